@@ -1,0 +1,28 @@
+"""gdbp: backpropagation and gradient descent on any array-API backend (NumPy, CuPy, ...)."""
+
+from . import backends
+from .backends import Backend, current, transfer, use
+from .backprop import (
+    GradRequirementError,
+    GraphFreedError,
+    InPlaceError,
+    NotDifferentiableError,
+    ShapeError,
+    Tensor,
+    custom_vjp,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    tensor,
+    value_and_grad,
+    vjp,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend", "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError",
+    "ShapeError", "Tensor", "backends", "current", "custom_vjp", "enable_grad", "grad", "is_grad_enabled",
+    "no_grad", "tensor", "transfer", "use", "value_and_grad", "vjp",
+]

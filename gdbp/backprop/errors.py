@@ -1,0 +1,23 @@
+"""The errors backprop raises: each names the problem and what to do."""
+
+__all__ = ["GraphFreedError", "InPlaceError", "NotDifferentiableError", "ShapeError", "GradRequirementError"]
+
+
+class ShapeError(ValueError):
+    """Shapes that do not fit an operation (both shapes and the op are named)."""
+
+
+class NotDifferentiableError(TypeError):
+    """A gradient was asked through an operation that has none."""
+
+
+class InPlaceError(RuntimeError):
+    """A value the backward pass needs was changed in place."""
+
+
+class GraphFreedError(RuntimeError):
+    """backward() swept a graph whose saved values were already freed."""
+
+
+class GradRequirementError(TypeError):
+    """requires_grad on something that cannot have a gradient, or backward() without one."""

@@ -1,0 +1,260 @@
+"""The functional face: grad, value_and_grad, vjp.
+
+For plain NumPy or CuPy arrays in, the results are arrays of the same
+library, on the same device, in the same dtype. Arguments may be arrays or
+lists, tuples and dicts of arrays (the gradient has the same structure).
+Nested calls (``grad(grad(f))``) record the inner backward pass, so that the
+outer one can differentiate it.
+"""
+
+from __future__ import annotations
+
+from .. import backends
+from .engine import _GradMode, backprop
+from .errors import GradRequirementError
+from .tensor import Tensor
+
+__all__ = ["grad", "value_and_grad", "vjp"]
+
+# How many of our transforms are running their function right now: inside
+# one, a nested transform must record its backward pass for the outer one.
+_depth = 0
+
+
+# --- containers of arrays ---------------------------------------------------------------
+
+
+def _flatten(tree):
+    """The leaves of nested lists, tuples and dicts, and a function that rebuilds the structure."""
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        parts = [_flatten(t) for t in tree]
+        leaves = [leaf for p in parts for leaf in p[0]]
+        sizes = [len(p[0]) for p in parts]
+
+        def rebuild(values, kind=type(tree)):
+            out, start = [], 0
+            for (_, sub), n in zip(parts, sizes):
+                out.append(sub(values[start:start + n]))
+                start += n
+            return kind(out)
+
+        return leaves, rebuild
+    if isinstance(tree, dict):
+        keys = list(tree)
+        leaves, rebuild_values = _flatten([tree[k] for k in keys])
+        return leaves, lambda values: dict(zip(keys, rebuild_values(values)))
+    return [tree], lambda values: values[0]
+
+
+def _to_tensor(x):
+    if isinstance(x, Tensor):
+        return x
+    if backends.is_array(x):
+        return Tensor(x)
+    if isinstance(x, (float, int)) and not isinstance(x, bool):
+        return Tensor(backends.current().xp.asarray(float(x)))
+    raise TypeError(
+        f"cannot differentiate with respect to a {type(x).__name__}: pass an array, a Tensor, "
+        "a float, or a list/tuple/dict of them"
+    )
+
+
+def _target(x, nested):
+    """The Tensor whose gradient is wanted for input x."""
+    if isinstance(x, Tensor) and x._rg and nested:
+        return x  # differentiating inside an outer transform: keep the link to its graph
+    t = _to_tensor(x)
+    if t._rg or t is x:
+        t = Tensor(t.data)
+    t.requires_grad = True
+    return t
+
+
+def _unwrap_like(value, raw_out):
+    """Tensors back to raw arrays when the caller passed raw arrays."""
+    if not raw_out:
+        return value
+    leaves, rebuild = _flatten(value)
+    return rebuild([leaf.data if isinstance(leaf, Tensor) else leaf for leaf in leaves])
+
+
+def _argnums(argnums, n):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not -n <= i < n:
+            raise IndexError(f"argnums {argnums} out of range for a function called with {n} positional arguments")
+    return tuple(i % n for i in nums), isinstance(argnums, int)
+
+
+def _call(f, args, kwargs, argnums):
+    """Run f with the chosen arguments as fresh leaves; return everything backprop needs."""
+    global _depth
+    nums, single = _argnums(argnums, len(args))
+    nested = _depth > 0
+    raw_out = not any(isinstance(leaf, Tensor) for a in args for leaf in _flatten(a)[0])
+    if any(isinstance(leaf, Tensor) and leaf._rg for i in nums for leaf in _flatten(args[i])[0]):
+        nested = True  # a tracked Tensor came in: keep the result differentiable
+    call_args = list(args)
+    targets, rebuilds = [], []
+    for i in range(len(args)):
+        leaves, rebuild = _flatten(args[i])
+        if i in nums:
+            ts = [_target(leaf, nested) for leaf in leaves]
+            targets.append(ts)
+            rebuilds.append(rebuild)
+        else:
+            ts = [_to_tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
+        call_args[i] = rebuild(ts)
+    _depth += 1
+    try:
+        with _GradMode(True):
+            out = f(*call_args, **kwargs)
+    finally:
+        _depth -= 1
+    return out, targets, rebuilds, single, nested, raw_out
+
+
+def _scalar_output(out, fname):
+    if not isinstance(out, Tensor):
+        if backends.is_array(out):
+            out = Tensor(out)
+        else:
+            raise TypeError(f"{fname}: the function must return a scalar array, got {type(out).__name__}")
+    if out.size != 1:
+        raise GradRequirementError(
+            f"{fname}: the function must return a scalar, got shape {out.shape}; "
+            "reduce it (e.g. xp.sum or xp.mean) or use gdbp.vjp for non-scalar outputs"
+        )
+    return out
+
+
+def _gradients(outs, seeds, targets, nested, retain=False):
+    flat = [t for ts in targets for t in ts]
+    if any(o._rg for o in outs):
+        tracked = [o for o in outs if o._rg]
+        tracked_seeds = [s for o, s in zip(outs, seeds) if o._rg]
+        found = backprop(tracked, tracked_seeds, targets=flat, create_graph=nested, retain_graph=nested or retain)
+    else:
+        found = [None] * len(flat)  # the output does not depend on the inputs at all
+    result = []
+    for t, g in zip(flat, found):
+        if g is None:
+            g = t._backend.xp.zeros_like(t.data)
+        if nested and not isinstance(g, Tensor):
+            g = Tensor(g)
+        result.append(g)
+    return result
+
+
+def _structure(grads, targets, rebuilds, single):
+    out, start = [], 0
+    for ts, rebuild in zip(targets, rebuilds):
+        out.append(rebuild(grads[start:start + len(ts)]))
+        start += len(ts)
+    return out[0] if single else tuple(out)
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """A function giving f's value and its gradient with respect to argument(s) ``argnums``.
+
+    Parameters
+    ----------
+    f : callable
+        Returns a scalar (or ``(scalar, aux)`` with ``has_aux``), written
+        against the array API standard or with gdbp Tensors.
+    argnums : int or tuple of int
+        Which positional arguments to differentiate with respect to.
+    has_aux : bool
+        f returns a pair (value, auxiliary data); aux is passed through.
+
+    Returns
+    -------
+    callable
+        ``(value, grad)``, or ``((value, aux), grad)`` with ``has_aux``.
+        ``grad`` matches the argument's structure (a tuple for a tuple
+        ``argnums``), in the caller's array library, device and dtype.
+
+    Examples
+    --------
+    >>> cost = lambda w: (w ** 2).sum()
+    >>> value, dw = gdbp.value_and_grad(cost)(np.array([1.0, 2.0]))   # 5.0, [2.0, 4.0]
+    """
+
+    def wrapped(*args, **kwargs):
+        out, targets, rebuilds, single, nested, raw_out = _call(f, args, kwargs, argnums)
+        aux = None
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError("value_and_grad(has_aux=True): the function must return a pair (value, aux)")
+            out, aux = out
+        out = _scalar_output(out, "value_and_grad")
+        seed = out._backend.xp.ones_like(out.data)
+        grads = _gradients([out], [seed], targets, nested)
+        value = out if nested else out.detach()
+        g = _unwrap_like(_structure(grads, targets, rebuilds, single), raw_out)
+        value = _unwrap_like(value, raw_out)
+        if has_aux:
+            return (value, _unwrap_like(aux, raw_out)), g
+        return value, g
+
+    wrapped.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    wrapped.__doc__ = f.__doc__
+    return wrapped
+
+
+def grad(f, argnums=0, has_aux=False):
+    """A function giving the gradient of scalar-valued f with respect to argument(s) ``argnums``.
+
+    See :func:`value_and_grad`; ``grad(f)(x)`` is its second half.
+
+    Examples
+    --------
+    >>> import array_api_compat, gdbp
+    >>> def cost(w, x, y):
+    ...     xp = array_api_compat.array_namespace(w, x, y)
+    ...     return xp.mean((xp.tanh(x @ w) - y) ** 2)
+    >>> dw = gdbp.grad(cost)(w, x, y)   # numpy arrays in, a numpy array out
+    """
+    vg = value_and_grad(f, argnums=argnums, has_aux=has_aux)
+
+    def wrapped(*args, **kwargs):
+        value, g = vg(*args, **kwargs)
+        if has_aux:
+            return g, value[1]
+        return g
+
+    wrapped.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    wrapped.__doc__ = f.__doc__
+    return wrapped
+
+
+def vjp(f, *xs):
+    """f's output at xs, and a function pulling an output gradient back to the inputs.
+
+    Returns
+    -------
+    out : array
+        ``f(*xs)``.
+    vjp_fn : callable
+        ``vjp_fn(g)`` gives a tuple with one gradient per x: the
+        vector-Jacobian product ``g^T J``. It may be called many times.
+    """
+    out, targets, rebuilds, _, nested, raw_out = _call(f, xs, {}, tuple(range(len(xs))))
+    outs, rebuild_out = _flatten(out)
+    outs = [o if isinstance(o, Tensor) else Tensor(o) for o in outs]
+
+    def vjp_fn(g):
+        seeds, _ = _flatten(g)
+        if len(seeds) != len(outs):
+            raise ValueError(f"vjp_fn: expected {len(outs)} output gradient(s), got {len(seeds)}")
+        raw_seeds = []
+        for o, s in zip(outs, seeds):
+            s = s.data if isinstance(s, Tensor) and not nested else s
+            if tuple(s.shape) != tuple(o.shape):
+                raise ValueError(f"vjp_fn: output gradient of shape {tuple(s.shape)} for an output of shape {o.shape}")
+            raw_seeds.append(s)
+        grads = _gradients(outs, raw_seeds, targets, nested, retain=True)  # vjp_fn may be called again
+        return _unwrap_like(_structure(grads, targets, rebuilds, False), raw_out)
+
+    value = rebuild_out([o if nested else o.detach() for o in outs])
+    return _unwrap_like(value, raw_out), vjp_fn

@@ -1,0 +1,74 @@
+"""Linear algebra: matmul as the primitive; tensordot and vecdot composed from it."""
+
+from __future__ import annotations
+
+from ..engine import Primitive
+from .manipulation import matrix_transpose, permute_dims, reshape
+from .reductions import sum
+
+
+def _matmul_forward(xp, x, y):
+    return x @ y
+
+
+def _mT(xp, a):
+    return xp.matrix_transpose(a)
+
+
+def _matmul_x(xp, g, ans, x, y):
+    # ans = x @ y  =>  dx = g @ y^T, with 1-D operands promoted to matrices and back.
+    if y.ndim == 1:
+        if x.ndim == 1:
+            return g * y
+        return xp.expand_dims(g, axis=-1) * y  # outer product: (..., m, 1) * (k,)
+    if x.ndim == 1:
+        return xp.reshape(xp.expand_dims(g, axis=-2) @ _mT(xp, y), (-1, x.shape[0]))
+    return g @ _mT(xp, y)
+
+
+def _matmul_y(xp, g, ans, x, y):
+    # dy = x^T @ g
+    if x.ndim == 1:
+        if y.ndim == 1:
+            return g * x
+        return xp.expand_dims(x, axis=-1) * xp.expand_dims(g, axis=-2)  # (k, 1) * (..., 1, n)
+    if y.ndim == 1:
+        return xp.reshape(_mT(xp, x) @ xp.expand_dims(g, axis=-1), (-1, y.shape[0]))
+    return _mT(xp, x) @ g
+
+
+# Batch dimensions broadcast; the engine sums the gradient back over them.
+matmul = Primitive("matmul", _matmul_forward, vjps=(_matmul_x, _matmul_y), broadcasts=True)
+
+
+def tensordot(x1, x2, /, *, axes=2):
+    """Sum products over the given axes: permute and reshape to one matrix product."""
+    if isinstance(axes, int):
+        a1 = tuple(range(x1.ndim - axes, x1.ndim))
+        a2 = tuple(range(axes))
+    else:
+        a1 = tuple(a % x1.ndim for a in axes[0])
+        a2 = tuple(a % x2.ndim for a in axes[1])
+    free1 = tuple(i for i in range(x1.ndim) if i not in a1)
+    free2 = tuple(i for i in range(x2.ndim) if i not in a2)
+    k = 1
+    for a in a1:
+        k *= x1.shape[a]
+    m = 1
+    for a in free1:
+        m *= x1.shape[a]
+    n = 1
+    for a in free2:
+        n *= x2.shape[a]
+    left = reshape(permute_dims(x1, free1 + a1), (m, k))
+    right = reshape(permute_dims(x2, a2 + free2), (k, n))
+    out_shape = tuple(x1.shape[i] for i in free1) + tuple(x2.shape[i] for i in free2)
+    return reshape(matmul(left, right), out_shape)
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    """Dot product of vectors along an axis (real inputs: sum(x1 * x2))."""
+    return sum(x1 * x2, axis=axis)
+
+
+__all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]

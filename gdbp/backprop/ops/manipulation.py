@@ -1,0 +1,261 @@
+"""Shape and layout: reshape, permute, broadcast, concatenate, flip, roll, repeat; the rest composed."""
+
+from __future__ import annotations
+
+import math
+
+from ..engine import Primitive
+
+# --- primitives -------------------------------------------------------------------
+
+
+def _reshape_forward(xp, x, shape, copy=None):
+    return xp.reshape(x, shape) if copy is None else xp.reshape(x, shape, copy=copy)
+
+
+reshape_ = Primitive("reshape", _reshape_forward, linear=True, view=True,
+                     vjps=(lambda xp, g, ans, x, shape, copy=None: xp.reshape(g, x.shape),))
+
+
+def reshape(x, /, shape, *, copy=None):
+    """The same elements in a new shape (one dimension may be -1)."""
+    return reshape_(x, shape=tuple(shape), copy=copy)
+
+
+def _inverse_permutation(axes):
+    inverse = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inverse[a] = i
+    return tuple(inverse)
+
+
+permute_dims_ = Primitive(
+    "permute_dims", lambda xp, x, axes: xp.permute_dims(x, axes), linear=True, view=True,
+    vjps=(lambda xp, g, ans, x, axes: xp.permute_dims(g, _inverse_permutation(axes)),),
+)
+
+
+def permute_dims(x, /, axes):
+    """Reorder the axes: output axis i is input axis axes[i]."""
+    n = x.ndim
+    axes = tuple(a % n for a in axes)
+    if sorted(axes) != list(range(n)):
+        raise ValueError(f"permute_dims: axes {axes} are not a permutation of the {n} axes")
+    return permute_dims_(x, axes=axes)
+
+
+# broadcast_to's gradient is g summed back to x's shape: the engine's unbroadcast does it.
+broadcast_to_ = Primitive("broadcast_to", lambda xp, x, shape: xp.broadcast_to(x, shape),
+                          vjps=(lambda xp, g, ans, x, shape: g,), linear=True, view=True)
+
+
+def broadcast_to(x, /, shape):
+    """x repeated (without copying) to a larger shape, by the broadcasting rules."""
+    return broadcast_to_(x, shape=tuple(shape))
+
+
+def _concat_forward(xp, *arrays, axis=0):
+    return xp.concat(arrays, axis=axis)
+
+
+def _concat_vjp(xp, g, ans, *arrays, axis=0):
+    # Cut g back into the pieces the inputs contributed.
+    if axis is None:
+        g = xp.reshape(g, (-1,))
+        axis = 0
+    pieces = []
+    start = 0
+    for a in arrays:
+        n = a.shape[axis] if a.ndim else 1
+        index = (slice(None),) * (axis % g.ndim) + (slice(start, start + n),)
+        piece = g[index]
+        pieces.append(xp.reshape(piece, a.shape) if piece.shape != a.shape else piece)
+        start += n
+    return tuple(pieces)
+
+
+concat_ = Primitive("concat", _concat_forward, vjp_all=_concat_vjp, linear=True)
+
+
+def concat(arrays, /, *, axis=0):
+    """Join arrays along an existing axis (axis=None: flatten them first)."""
+    return concat_(*arrays, axis=axis)
+
+
+flip_ = Primitive("flip", lambda xp, x, axis=None: xp.flip(x, axis=axis), linear=True,
+                  vjps=(lambda xp, g, ans, x, axis=None: xp.flip(g, axis=axis),))
+
+
+def flip(x, /, *, axis=None):
+    """Reverse the order of elements along the given axes (all by default)."""
+    return flip_(x, axis=axis)
+
+
+def _negate(shift):
+    return tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
+
+
+roll_ = Primitive("roll", lambda xp, x, shift, axis=None: xp.roll(x, shift, axis=axis), linear=True,
+                  vjps=(lambda xp, g, ans, x, shift, axis=None: xp.roll(g, _negate(shift), axis=axis),))
+
+
+def roll(x, /, shift, *, axis=None):
+    """Shift elements cyclically along the given axes."""
+    if isinstance(shift, list):
+        shift = tuple(shift)
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return roll_(x, shift=shift, axis=axis)
+
+
+def _repeat_vjp(xp, g, ans, x, repeats, axis=None):
+    # Each input element is copied `repeats` times: its gradient sums those copies.
+    if axis is None:
+        x_shape, axis = (math.prod(x.shape),), 0
+    else:
+        x_shape = x.shape
+        axis %= x.ndim
+    if isinstance(repeats, int):
+        n = x_shape[axis]
+        split = tuple(x_shape[:axis]) + (n, repeats) + tuple(x_shape[axis + 1:])
+        out = xp.sum(xp.reshape(g, split), axis=axis + 1)
+    else:
+        # Uneven repeats: segment sums, as differences of a running sum at the segment ends.
+        running = xp.cumulative_sum(g, axis=axis, include_initial=True)
+        ends = xp.cumulative_sum(repeats)
+        out = xp.take(running, ends, axis=axis) - xp.take(running, ends - repeats, axis=axis)
+    return xp.reshape(out, x.shape)
+
+
+repeat_ = Primitive("repeat", lambda xp, x, repeats, axis=None: xp.repeat(x, repeats, axis=axis),
+                    vjps=(_repeat_vjp,), linear=True)
+
+
+def repeat(x, repeats, /, *, axis=None):
+    """Repeat each element `repeats` times along an axis (flattened when axis is None)."""
+    if hasattr(repeats, "_gdbp_tensor"):
+        repeats = repeats.data
+    return repeat_(x, repeats=repeats, axis=axis)
+
+
+tril_ = Primitive("tril", lambda xp, x, k=0: xp.tril(x, k=k), linear=True,
+                  vjps=(lambda xp, g, ans, x, k=0: xp.tril(g, k=k),))
+triu_ = Primitive("triu", lambda xp, x, k=0: xp.triu(x, k=k), linear=True,
+                  vjps=(lambda xp, g, ans, x, k=0: xp.triu(g, k=k),))
+
+
+def tril(x, /, *, k=0):
+    """The lower triangle (on and below diagonal k); zeros above."""
+    return tril_(x, k=k)
+
+
+def triu(x, /, *, k=0):
+    """The upper triangle (on and above diagonal k); zeros below."""
+    return triu_(x, k=k)
+
+
+# --- composed from the primitives ------------------------------------------------------
+
+
+def _normalize_axes(axis, ndim):
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = tuple(a % ndim for a in axes)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return out
+
+
+def expand_dims(x, /, axis=0):
+    """Insert size-1 axes at the given positions of the result."""
+    ndim = x.ndim + (1 if isinstance(axis, int) else len(axis))
+    axes = _normalize_axes(axis, ndim)
+    shape = iter(x.shape)
+    return reshape(x, tuple(1 if i in axes else next(shape) for i in range(ndim)))
+
+
+def squeeze(x, /, axis):
+    """Remove size-1 axes."""
+    axes = _normalize_axes(axis, x.ndim)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(f"squeeze: axis {a} has size {x.shape[a]}, not 1")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def stack(arrays, /, *, axis=0):
+    """Join arrays along a new axis."""
+    arrays = list(arrays)
+    ndim = arrays[0].ndim + 1
+    return concat([expand_dims(a, axis=axis % ndim) for a in arrays], axis=axis % ndim)
+
+
+def moveaxis(x, source, destination, /):
+    """Move axes to new positions, keeping the order of the others."""
+    src = _normalize_axes(source, x.ndim)
+    dst = _normalize_axes(destination, x.ndim)
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: source and destination need the same number of axes")
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute_dims(x, tuple(order))
+
+
+def matrix_transpose(x, /):
+    """Swap the last two axes."""
+    if x.ndim < 2:
+        raise ValueError(f"matrix_transpose needs at least 2 dimensions, got {x.ndim}")
+    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return permute_dims(x, axes)
+
+
+def tile(x, repetitions, /):
+    """x repeated along each axis: an interleaved broadcast, then a reshape."""
+    reps = tuple(repetitions)
+    d = max(len(reps), x.ndim)
+    reps = (1,) * (d - len(reps)) + reps
+    shape = (1,) * (d - x.ndim) + tuple(x.shape)
+    spread = reshape(x, tuple(v for n in shape for v in (1, n)))
+    spread = broadcast_to(spread, tuple(v for r, n in zip(reps, shape) for v in (r, n)))
+    return reshape(spread, tuple(r * n for r, n in zip(reps, shape)))
+
+
+def unstack(x, /, *, axis=0):
+    """Split an array into a tuple of arrays along an axis."""
+    axis %= x.ndim
+    lead = (slice(None),) * axis
+    return tuple(x[lead + (i,)] for i in range(x.shape[axis]))
+
+
+def broadcast_arrays(*arrays):
+    """The arrays broadcast against each other."""
+    shape = ()
+    for a in arrays:
+        shape = _broadcast_shapes(shape, tuple(a.shape))
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+def _broadcast_shapes(a, b):
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + a
+    b = (1,) * (n - len(b)) + b
+    out = []
+    for p, q in zip(a, b):
+        if p != q and 1 not in (p, q):
+            from ..errors import ShapeError
+
+            raise ShapeError(f"broadcast_arrays: shapes {a} and {b} do not broadcast")
+        out.append(q if p == 1 else p)
+    return tuple(out)
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    """n-th discrete difference along an axis: x[1:] - x[:-1], n times."""
+    axis %= x.ndim
+    if prepend is not None or append is not None:
+        parts = ([prepend] if prepend is not None else []) + [x] + ([append] if append is not None else [])
+        x = concat(parts, axis=axis)
+    lead = (slice(None),) * axis
+    for _ in range(n):
+        x = x[lead + (slice(1, None),)] - x[lead + (slice(None, -1),)]
+    return x
