@@ -220,57 +220,80 @@ def _check_scalar_or_array(x, backend, prim):
 
 def apply(prim: Primitive, args: tuple, kw: dict):
     """Run a primitive on Tensors, arrays and scalars; record a Node if a gradient is wanted."""
+    # This is the hot path of every training step: keep it to the work the array call needs.
     backend = None
     record = False
-    raw = list(args)
-    for i, a in enumerate(args):
+    foreign = False
+    raw = []
+    for a in args:
         if isinstance(a, Tensor):
-            raw[i] = a.data
+            raw.append(a.data)
+            b = a._backend
             if backend is None:
-                backend = a._backend
-            elif a._backend is not backend:
-                from ..backends import BackendMismatchError
-
-                raise BackendMismatchError(
-                    f"{prim.name}: Tensors from two backends met: {backend.spec} and {a._backend.spec}; "
-                    "move one with tensor.to(backend)"
-                )
-            if a.requires_grad:
+                backend = b
+            elif b is not backend:
+                _mismatch(prim, backend, b)
+            if a._rg:
                 record = True
+        else:
+            raw.append(a)
+            if a is not None and type(a) not in _SCALARS:
+                foreign = True
     if backend is None:
         from .. import backends
 
         backend = backends.same_backend(*args)
-    else:
+    elif foreign:
+        array_type = backend.array_type
         for a in raw:
-            if type(a) not in _SCALARS and type(a) is not backend.array_type:
+            if a is not None and type(a) not in _SCALARS and type(a) is not array_type:
                 _check_scalar_or_array(a, backend, prim)
 
     try:
         ans = prim.forward(backend.xp, *raw, **kw)
     except (ValueError, TypeError, RuntimeError) as exc:
-        raise _explain(prim, raw, exc) from exc
+        explained = _explain(prim, raw, exc)
+        if explained is exc:
+            raise
+        raise explained from exc
     if type(ans) is not backend.array_type:
         ans = backend.xp.asarray(ans)
 
-    out = _wrap(ans, backend)
+    out = _new(Tensor)
+    out.data = ans
+    out.grad = None
+    out._backend = backend
+    out._vc = None
     if prim.view and isinstance(args[0], Tensor):
         out._vc = args[0]._version_counter()
     if record and _grad_enabled and prim.differentiable:
         parents = []
-        checks = []
+        checks = None if prim.linear else []
         for a in args:
-            if isinstance(a, Tensor) and a.requires_grad:
-                parents.append(a._node if a._node is not None else a)
-                if not prim.linear:
+            if isinstance(a, Tensor) and a._rg:
+                parents.append(a if a._node is None else a._node)
+                if checks is not None:
                     checks.append(_saved_version(a))
             else:
                 parents.append(None)
         if prim.needs_ans:
+            if checks is None:
+                checks = []
             checks.append(_saved_version(out))
-        out._node = Node(prim, tuple(parents), tuple(raw), kw, ans, backend, tuple(checks))
-        out.requires_grad = True
+        out._node = Node(prim, parents, raw, kw, ans, backend, checks)
+        out._rg = True
+    else:
+        out._node = None
+        out._rg = False
     return out
+
+
+def _mismatch(prim, a, b):
+    from ..backends import BackendMismatchError
+
+    raise BackendMismatchError(
+        f"{prim.name}: Tensors from two backends met: {a.spec} and {b.spec}; move one with tensor.to(backend)"
+    )
 
 
 def _saved_version(t: Tensor):
@@ -288,7 +311,10 @@ def _explain(prim, raw, exc):
         return ShapeError(f"{prim.name}: shapes {' and '.join(map(str, shapes))} do not broadcast")
     if prim.name == "matmul" and len(shapes) == 2:
         return ShapeError(f"matmul: shapes {shapes[0]} and {shapes[1]} are not aligned for matrix multiplication ({text})")
-    return type(exc)(f"{prim.name}: {text}")
+    try:
+        return type(exc)(f"{prim.name}: {text}")
+    except Exception:  # an exception type with its own constructor: keep it as it is
+        return exc
 
 
 # ---------------------------------------------------------------------------
@@ -312,16 +338,6 @@ def unbroadcast(xp, g, shape):
     return g
 
 
-def _fit(xp, gi, a):
-    """A gradient in its argument's shape and dtype."""
-    shape = a.shape
-    if gi.shape != shape:
-        gi = unbroadcast(xp, gi, shape)
-    if gi.dtype != a.dtype:
-        gi = xp.astype(gi, a.dtype)
-    return gi
-
-
 # ---------------------------------------------------------------------------
 # The backward sweep
 # ---------------------------------------------------------------------------
@@ -331,20 +347,26 @@ def _toposort(roots):
     """Nodes reachable from roots, parents before children, without recursion."""
     order = []
     seen = set()
-    stack = [(r, False) for r in roots]
+    stack = list(roots)
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node = stack[-1]
+        if node in seen:
+            stack.pop()
             order.append(node)
             continue
-        if node in seen:
-            continue
         seen.add(node)
-        stack.append((node, True))
+        # Post-order: the node stays on the stack until its parents are done.
         for p in node.parents:
             if p is not None and type(p) is Node and p not in seen:
-                stack.append((p, False))
-    return order
+                stack.append(p)
+    # A node pushed twice is appended twice; keep its first (deepest) place.
+    done = set()
+    unique = []
+    for node in order:
+        if node not in done:
+            done.add(node)
+            unique.append(node)
+    return unique
 
 
 def _saved_tensor(raw, parent, backend):
@@ -425,11 +447,21 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
             out.append(found.get(key) if type(key) is Node else leaf_grads.get(key))
         return out
     for leaf, g in leaf_grads.items():
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        if not isinstance(g, Tensor):
+            g = _wrap(g, leaf._backend)
+        leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
     return None
 
 
+def _accumulate(old, g):
+    """old + g for a leaf's .grad; recorded only when either carries a graph."""
+    if old._rg or g._rg:
+        return old + g
+    return _wrap(old.data + g.data, old._backend)
+
+
 def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
+    """Pull g back through one node and add the results into its parents' gradients."""
     prim = node.prim
     args = node.args
     if args is None:
@@ -437,30 +469,29 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
             f"the graph through {prim.name} was already swept and its saved values freed; "
             "pass retain_graph=True to the first backward() to sweep twice"
         )
-    for vc, version in node.checks:
-        if vc[0] != version:
-            raise InPlaceError(
-                f"a value {prim.name} needs for its gradient was changed in place after it was used "
-                f"(version {version} then, {vc[0]} now); use an out-of-place op (y = y + 1) instead of y += 1, "
-                "or make the change before the forward pass"
-            )
+    checks = node.checks
+    if checks:
+        for vc, version in checks:
+            if vc[0] != version:
+                raise InPlaceError(
+                    f"a value {prim.name} needs for its gradient was changed in place after it was used "
+                    f"(version {version} then, {vc[0]} now); use an out-of-place op (y = y + 1) instead of y += 1, "
+                    "or make the change before the forward pass"
+                )
     backend = node.backend
-    kw = node.kw
     ans = node.ans
+    parents = node.parents
     if create_graph:
         xp = backend.namespace
-        args = tuple(_saved_tensor(a, p, backend) for a, p in zip(args, node.parents))
+        args = [_saved_tensor(a, p, backend) for a, p in zip(args, parents)]
         ans = _wrap(ans, backend, node=node)
         if not isinstance(g, Tensor):
             g = _wrap(g, backend)
     else:
         xp = backend.xp
-    parents = node.parents
-    if prim.vjp_all is not None:
-        all_grads = prim.vjp_all(xp, g, ans, *args, **kw)
-    else:
-        all_grads = None
-        vjps = prim.vjps
+    kw = node.kw
+    vjps = prim.vjps
+    all_grads = None if prim.vjp_all is None else prim.vjp_all(xp, g, ans, *args, **kw)
     for i, p in enumerate(parents):
         if p is None or (wanted is not None and p not in wanted):
             continue
@@ -469,13 +500,15 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
         else:
             vjp = vjps[i] if vjps is not None and i < len(vjps) else None
             if vjp is None:
-                raise NotDifferentiableError(
-                    f"gdbp cannot differentiate {prim.name} with respect to its argument {i}"
-                )
+                raise NotDifferentiableError(f"gdbp cannot differentiate {prim.name} with respect to its argument {i}")
             gi = vjp(xp, g, ans, *args, **kw)
         if gi is None:
             continue
-        gi = _fit(xp, gi, args[i])
+        a = args[i]
+        if gi.shape != a.shape:
+            gi = unbroadcast(xp, gi, tuple(a.shape))
+        if gi.dtype != a.dtype:
+            gi = xp.astype(gi, a.dtype)
         if type(p) is Node:
             prev = grads.get(p)
             grads[p] = gi if prev is None else prev + gi
@@ -484,4 +517,4 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
             leaf_grads[p] = gi if prev is None else prev + gi
 
 
-from .tensor import Tensor, _wrap  # noqa: E402  (Tensor's operators need this module complete first)
+from .tensor import Tensor, _new, _wrap  # noqa: E402  (Tensor's operators need this module complete first)

@@ -111,8 +111,6 @@ class Tensor:
         GradRequirementError
             self does not require grad, or it has many elements and no seed.
         """
-        from .engine import backprop
-
         if not self._rg:
             raise GradRequirementError(
                 "backward() on a Tensor that does not require grad: nothing it was computed from "
@@ -120,7 +118,7 @@ class Tensor:
             )
         xp = self._backend.xp
         if grad is None:
-            if math.prod(self.shape) != 1:
+            if self.data.ndim and math.prod(self.shape) != 1:
                 raise GradRequirementError(
                     f"backward() on a non-scalar Tensor of shape {tuple(self.shape)} needs a seed gradient: "
                     "pass grad= (e.g. backward(xp.ones_like(y))) or reduce to a scalar first (y.sum())"
@@ -132,7 +130,7 @@ class Tensor:
                 raise ShapeError(
                     f"backward(): seed gradient of shape {tuple(seed.shape)} does not match the Tensor's shape {tuple(self.shape)}"
                 )
-        backprop([self], [seed], create_graph=create_graph, retain_graph=retain_graph)
+        _engine.backprop([self], [seed], create_graph=create_graph, retain_graph=retain_graph)
 
     def detach(self) -> "Tensor":
         """The same values, cut from the graph (shares memory and version counter)."""

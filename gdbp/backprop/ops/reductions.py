@@ -36,7 +36,9 @@ def _sum_forward(xp, x, axis=None, dtype=None, keepdims=False):
 
 
 def _sum_vjp(xp, g, ans, x, axis=None, dtype=None, keepdims=False):
-    return xp.broadcast_to(_expand_back(xp, g, x, axis, keepdims), x.shape)
+    if axis is not None:
+        g = _expand_back(xp, g, x, axis, keepdims)
+    return xp.broadcast_to(g, x.shape)
 
 
 sum_ = Primitive("sum", _sum_forward, vjps=(_sum_vjp,), linear=True)

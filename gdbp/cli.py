@@ -1,0 +1,86 @@
+"""The command line: ``gdbp info | demo | check | bench`` (also ``python -m gdbp ...``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _info(args) -> int:
+    from .backends import report
+
+    print(report())
+    return 0
+
+
+def _demo(args) -> int:
+    from .train.demo import run_demo
+
+    run_demo(
+        backend=args.backend,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        out=args.out,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
+def _check(args) -> int:
+    from .check import run_check
+
+    return run_check(backends=args.backends)
+
+
+def _bench(args) -> int:
+    try:
+        from benchmarks.run import main as bench_main
+    except ImportError:
+        print(
+            "gdbp bench runs the benchmarks/ folder of a source checkout: "
+            "run it from the repository root (or use `make bench`)",
+            file=sys.stderr,
+        )
+        return 2
+    return bench_main(args.rest) or 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gdbp", description="Backpropagation and gradient descent on any array-API backend.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("info", help="the chosen backend, why, and every backend probed").set_defaults(run=_info)
+
+    demo = sub.add_parser("demo", help="train an MLP on the handwritten digits data set")
+    demo.add_argument("--backend", default="auto", help="auto, numpy, cupy, cupy:N, torch, ... (default: auto)")
+    demo.add_argument("--epochs", type=int, default=None)
+    demo.add_argument("--batch-size", type=int, default=None)
+    demo.add_argument("--lr", type=float, default=None)
+    demo.add_argument("--optimizer", default=None, help="sgd, momentum, adam, adamw, rmsprop, adagrad")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="runs/demo", help="folder for the checkpoint and the loss-curve PNG")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(run=_demo)
+
+    check = sub.add_parser("check", help="cross-check gradients between this machine's backends")
+    check.add_argument("--backends", nargs="*", default=None, help="backends to check (default: all available)")
+    check.set_defaults(run=_check)
+
+    bench = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
