@@ -34,7 +34,7 @@ def _demo(args) -> int:
 def _check(args) -> int:
     from .check import run_check
 
-    return run_check(backends=args.backends)
+    return run_check(args.backends)
 
 
 def _bench(args) -> int:

@@ -118,10 +118,16 @@ class Primitive:
         The output may share memory with the first argument (reshape,
         slicing...): both then share one version counter, so that an
         in-place change through either is seen by the checks.
+    residuals : bool
+        The forward returns ``(ans, res)``: intermediate values the VJPs
+        reuse instead of recomputing them (e.g. softmax inside
+        cross-entropy). The VJPs get them as the keyword ``res``, which is
+        None when the backward pass is itself recorded (they then recompute
+        from the inputs, so that higher derivatives stay right).
     """
 
     __slots__ = ("name", "forward", "vjps", "vjp_all", "broadcasts", "needs_ans", "linear", "differentiable",
-                 "view", "doc")
+                 "view", "residuals", "doc")
 
     def __init__(
         self,
@@ -134,6 +140,7 @@ class Primitive:
         linear=False,
         differentiable=True,
         view=False,
+        residuals=False,
         doc=None,
     ):
         self.name = name
@@ -145,6 +152,7 @@ class Primitive:
         self.linear = linear
         self.differentiable = differentiable
         self.view = view
+        self.residuals = residuals
         self.doc = doc or getattr(forward, "__doc__", None)
 
     def defvjp(self, *vjps):
@@ -256,6 +264,9 @@ def apply(prim: Primitive, args: tuple, kw: dict):
         if explained is exc:
             raise
         raise explained from exc
+    res = None
+    if prim.residuals:
+        ans, res = ans
     if type(ans) is not backend.array_type:
         ans = backend.xp.asarray(ans)
 
@@ -280,6 +291,8 @@ def apply(prim: Primitive, args: tuple, kw: dict):
             if checks is None:
                 checks = []
             checks.append(_saved_version(out))
+        if res is not None:
+            kw = dict(kw, res=res)
         out._node = Node(prim, parents, raw, kw, ans, backend, checks)
         out._rg = True
     else:
@@ -490,6 +503,8 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
     else:
         xp = backend.xp
     kw = node.kw
+    if create_graph and prim.residuals:
+        kw = dict(kw, res=None)  # recompute from the (recorded) inputs instead
     vjps = prim.vjps
     all_grads = None if prim.vjp_all is None else prim.vjp_all(xp, g, ans, *args, **kw)
     for i, p in enumerate(parents):

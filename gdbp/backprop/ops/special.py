@@ -170,16 +170,17 @@ def _xent_forward(xp, logits, labels, smoothing=0.0, reduction="mean"):
         # Label smoothing mixes the one-hot target with the uniform distribution.
         loss = (1 - smoothing) * loss - smoothing * xp.mean(logp, axis=-1)
     if reduction == "mean":
-        return xp.mean(loss)
-    if reduction == "sum":
-        return xp.sum(loss)
-    return loss
+        loss = xp.mean(loss)
+    elif reduction == "sum":
+        loss = xp.sum(loss)
+    e /= s  # softmax, kept for the backward pass
+    return loss, e
 
 
-def _xent_vjp(xp, g, ans, logits, labels, smoothing=0.0, reduction="mean"):
+def _xent_vjp(xp, g, ans, logits, labels, smoothing=0.0, reduction="mean", res=None):
     # d/dlogits = softmax(logits) - target, target = (1 - eps) onehot + eps / K.
     k = logits.shape[-1]
-    p = softmax_(logits) if hasattr(logits, "_gdbp_tensor") else _softmax_forward(xp, logits)
+    p = softmax_(logits) if res is None else res
     onehot = labels_onehot(xp, labels, k, p.dtype)
     target = onehot if not smoothing else (1 - smoothing) * onehot + smoothing / k
     grad = p - target
@@ -197,7 +198,7 @@ def labels_onehot(xp, labels, k, dtype):
     return rxp.astype(rxp.expand_dims(raw, axis=-1) == classes, dtype)
 
 
-softmax_cross_entropy_ = Primitive("softmax_cross_entropy", _xent_forward, vjps=(_xent_vjp, None))
+softmax_cross_entropy_ = Primitive("softmax_cross_entropy", _xent_forward, vjps=(_xent_vjp, None), residuals=True)
 
 
 def softmax_cross_entropy(logits, labels, /, *, label_smoothing=0.0, reduction="mean"):
