@@ -18,6 +18,10 @@ from .backprop import (
     value_and_grad,
     vjp,
 )
+from . import nn
+from . import descent
+from . import train
+from .train import load, save
 
 __version__ = "0.1.0"
 
@@ -25,4 +29,5 @@ __all__ = [
     "Backend", "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError",
     "ShapeError", "Tensor", "backends", "current", "custom_vjp", "enable_grad", "grad", "is_grad_enabled",
     "no_grad", "tensor", "transfer", "use", "value_and_grad", "vjp",
+    "train", "save", "load",
 ]

@@ -16,8 +16,10 @@ from ._backend import (
     resolve,
 )
 from ._default import current, use
+from ._host import permutation, to_numpy_contiguous
 from ._info import probe, report
 from ._kernels import kernels
+from ._random import HostGenerator, device_rng, host_rng
 from ._scatter import scatter_add
 
 __all__ = [
@@ -25,13 +27,17 @@ __all__ = [
     "BackendError",
     "BackendMismatchError",
     "BackendUnavailableError",
+    "HostGenerator",
     "auto",
     "backend_of",
     "current",
     "device_of",
+    "device_rng",
+    "host_rng",
     "is_array",
     "kernels",
     "namespace",
+    "permutation",
     "probe",
     "probe_cuda",
     "report",
@@ -39,6 +45,7 @@ __all__ = [
     "same_backend",
     "scatter_add",
     "to_numpy",
+    "to_numpy_contiguous",
     "transfer",
     "use",
 ]

@@ -112,8 +112,9 @@ def transfer(x: Any, backend: Any):
     """x's values as an array of another backend (an explicit, visible copy).
 
     Arrays on the same kind of device move through DLPack (no host
-    round-trip); others go through a host NumPy array. An array already on
-    ``backend`` comes back unchanged.
+    round-trip); others go through a host NumPy array. The result never
+    shares memory with x, so writing one cannot change the other. An array
+    already on ``backend`` comes back unchanged.
     """
     target = resolve(backend)
     source = backend_of(x)
@@ -123,10 +124,15 @@ def transfer(x: Any, backend: Any):
         return x
     if not source.is_gpu and not target.is_gpu:
         try:
-            return target.xp.from_dlpack(x)
+            shared = target.xp.from_dlpack(x)
         except Exception:  # not every pair speaks DLPack (e.g. read-only or odd strides)
             pass
+        else:
+            # DLPack hands over the same memory: copy, as promised.
+            return target.xp.asarray(shared, copy=True)
     host = to_numpy(x)
     if target.name == "numpy":
-        return host.copy() if host is x else host
-    return target.xp.asarray(host, device=target.device)
+        # A CPU source's host array may be a view of it (torch's .numpy()); a GPU's is fresh.
+        return host if source.is_gpu else host.copy()
+    # From a GPU the host array is a fresh copy already; from a CPU it may be x's own memory.
+    return target.xp.asarray(host, device=target.device, copy=None if source.is_gpu else True)

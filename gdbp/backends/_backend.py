@@ -82,6 +82,13 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend({self.spec!r})"
 
+    # Backends are interned: a copy (e.g. copy.deepcopy of a model) is the backend itself.
+    def __copy__(self) -> "Backend":
+        return self
+
+    def __deepcopy__(self, memo) -> "Backend":
+        return self
+
     def __str__(self) -> str:
         return self.spec
 

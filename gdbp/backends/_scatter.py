@@ -21,6 +21,39 @@ def _has_int_array(key: tuple, xp) -> bool:
     return False
 
 
+def _arrays_only(xp, key, shape, device):
+    """An equivalent key of integer arrays only: each slice becomes a broadcast arange.
+
+    The result keeps NumPy's axis order: sliced axes before a block of
+    adjacent advanced indices (arrays and integers) stay before it, the rest
+    follow it; non-adjacent advanced indices go first, as NumPy puts them.
+    """
+    if len(key) < len(shape):
+        key = key + (slice(None),) * (len(shape) - len(key))
+    if len(key) != len(shape) or any(k is None or k is Ellipsis for k in key):
+        raise IndexError(
+            "scatter_add: the generic path takes keys of integer arrays, integers and slices, "
+            f"one per axis; got {key!r}"
+        )
+    advanced = [i for i, k in enumerate(key) if not isinstance(k, slice)]
+    adjacent = advanced == list(range(advanced[0], advanced[-1] + 1))
+    before = [i for i in range(advanced[0]) if adjacent]
+    after = [i for i, k in enumerate(key) if isinstance(k, slice) and i not in before]
+    ndim_adv = max((k.ndim for k in key if hasattr(k, "ndim")), default=0)
+    out = list(key)
+    for j, i in enumerate(before):
+        r = range(shape[i])[key[i]]
+        trailing = len(before) - 1 - j + ndim_adv + len(after)
+        out[i] = xp.reshape(xp.arange(r.start, r.stop, r.step, device=device), (len(r),) + (1,) * trailing)
+    for j, i in enumerate(after):
+        r = range(shape[i])[key[i]]
+        out[i] = xp.reshape(xp.arange(r.start, r.stop, r.step, device=device), (len(r),) + (1,) * (len(after) - 1 - j))
+    for i in advanced:
+        if hasattr(key[i], "ndim"):
+            out[i] = xp.reshape(key[i], tuple(key[i].shape) + (1,) * len(after))
+    return tuple(out)
+
+
 def scatter_add(xp, g, key, shape):
     """``z = zeros(shape); z[key] += g``, with repeated indices adding up."""
     if not isinstance(key, tuple):
@@ -29,6 +62,10 @@ def scatter_add(xp, g, key, shape):
     z = xp.zeros(shape, dtype=g.dtype, device=device)
     if not _has_int_array(key, xp):
         # Slices, integers, None, Ellipsis and masks select each element at most once.
+        if any(k is None for k in key):
+            # None only adds size-1 axes, and the standard does not allow it in an assignment.
+            key = tuple(k for k in key if k is not None)
+            g = xp.reshape(g, z[key].shape)
         z[key] = g
         return z
     if array_api_compat.is_numpy_namespace(xp):
@@ -43,7 +80,12 @@ def scatter_add(xp, g, key, shape):
         return z
     # The flat position of every selected element: index an arange with the same key.
     size = math.prod(shape)
-    where = xp.reshape(xp.arange(size, device=device), shape)[key]
+    positions = xp.reshape(xp.arange(size, device=device), shape)
+    if array_api_compat.is_torch_namespace(xp):
+        where = positions[key]
+    else:
+        # The standard allows integer arrays beside integers only, not beside slices.
+        where = positions[_arrays_only(xp, key, shape, device)]
     g_flat = xp.reshape(xp.broadcast_to(g, where.shape), (-1,))
     where = xp.reshape(where, (-1,))
     if array_api_compat.is_torch_namespace(xp):

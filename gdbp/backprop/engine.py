@@ -222,7 +222,7 @@ def _check_scalar_or_array(x, backend, prim):
     if other is not backend:
         raise backends.BackendMismatchError(
             f"{prim.name}: arrays from two backends met: {backend.spec} and {other.spec} "
-            f"({type(x).__name__}); move one with gdbp.transfer(x, backend)"
+            f"({type(x).__module__.split('.')[0]}.{type(x).__name__}); move one with gdbp.transfer(x, backend)"
         )
 
 
@@ -320,14 +320,25 @@ def _explain(prim, raw, exc):
     """Turn a library's broadcasting error into one that names the op and both shapes."""
     shapes = [tuple(a.shape) for a in raw if hasattr(a, "shape")]
     text = str(exc)
+    if prim.name == "matmul" and len(shapes) == 2:
+        return _explain_matmul(*shapes)
     if prim.broadcasts and len(shapes) >= 2 and ("broadcast" in text or "size of tensor" in text or "shape" in text):
         return ShapeError(f"{prim.name}: shapes {' and '.join(map(str, shapes))} do not broadcast")
-    if prim.name == "matmul" and len(shapes) == 2:
-        return ShapeError(f"matmul: shapes {shapes[0]} and {shapes[1]} are not aligned for matrix multiplication ({text})")
     try:
         return type(exc)(f"{prim.name}: {text}")
     except Exception:  # an exception type with its own constructor: keep it as it is
         return exc
+
+
+def _explain_matmul(a, b):
+    # The libraries' own messages differ (and torch's speaks of broadcasting for any mismatch): say which axes clash.
+    if not a or not b:
+        return ShapeError(f"matmul: shapes {a} and {b}: both operands need at least 1 dimension")
+    k = b[0] if len(b) == 1 else b[-2]
+    if a[-1] != k:
+        return ShapeError(f"matmul: shapes {a} and {b} are not aligned: the last axis of the first ({a[-1]}) "
+                          f"must match the {'only' if len(b) == 1 else 'second-to-last'} axis of the second ({k})")
+    return ShapeError(f"matmul: the batch axes of shapes {a} and {b} do not broadcast")
 
 
 # ---------------------------------------------------------------------------
@@ -385,7 +396,8 @@ def _toposort(roots):
 def _saved_tensor(raw, parent, backend):
     """A saved argument as a Tensor wired into the graph that produced it."""
     if parent is None:
-        return raw
+        # A constant; as a Tensor, so that `constant @ g` works on libraries without reflected operators.
+        return _wrap(raw, backend) if type(raw) is backend.array_type else raw
     if type(parent) is not Node:
         return parent  # a leaf: the Tensor itself
     return _wrap(raw, backend, node=parent)
@@ -524,6 +536,8 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
             gi = unbroadcast(xp, gi, tuple(a.shape))
         if gi.dtype != a.dtype:
             gi = xp.astype(gi, a.dtype)
+        if type(gi) is not type(a):
+            gi = xp.asarray(gi)  # NumPy gives scalars, not 0-d arrays, for some 0-d results
         if type(p) is Node:
             prev = grads.get(p)
             grads[p] = gi if prev is None else prev + gi

@@ -71,11 +71,11 @@ def _target(x, nested):
 
 
 def _unwrap_like(value, raw_out):
-    """Tensors back to raw arrays when the caller passed raw arrays."""
-    if not raw_out:
-        return value
+    """Tensors back to raw arrays when the caller passed raw arrays; raw arrays to Tensors when it passed Tensors."""
     leaves, rebuild = _flatten(value)
-    return rebuild([leaf.data if isinstance(leaf, Tensor) else leaf for leaf in leaves])
+    if raw_out:
+        return rebuild([leaf.data if isinstance(leaf, Tensor) else leaf for leaf in leaves])
+    return rebuild([Tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves])
 
 
 def _argnums(argnums, n):

@@ -245,7 +245,7 @@ class Tensor:
 
     def __iter__(self):
         for i in range(len(self)):
-            yield self[i]
+            yield self[i, ...]  # the standard wants every axis indexed, or an ellipsis
 
     def __repr__(self) -> str:
         body = repr(self.data)
@@ -397,9 +397,23 @@ class Tensor:
         else:
             if not self._backend.mutable:
                 raise TypeError(f"arrays of backend {self._backend.spec} cannot be written in place")
-            raw = value.data if isinstance(value, Tensor) else value
-            self.data[key] = raw
-        self._bump_version()
+            self.data[key] = self._operand(value, _ops.setitem)
+            self._bump_version()
+
+    def _operand(self, other, prim):
+        """other's raw value for an in-place write: a scalar or an array of self's backend, never a silent copy."""
+        if isinstance(other, Tensor):
+            if other._backend is not self._backend:
+                from ..backends import BackendMismatchError
+
+                raise BackendMismatchError(
+                    f"in-place {prim.name}: Tensors from two backends met: {self._backend.spec} and "
+                    f"{other._backend.spec}; move one with tensor.to(backend)"
+                )
+            return other.data
+        if type(other) is not self._backend.array_type:
+            _engine._check_scalar_or_array(other, self._backend, prim)
+        return other
 
     def _check_leaf(self, what: str) -> None:
         if self._rg and self._node is None:
@@ -422,24 +436,20 @@ class Tensor:
         self.data = new.data
         self._node = new._node
         self._rg = new._rg
+        # The old buffer is left as it was (values saved from it stay valid); count the new one's versions.
+        self._vc = new._vc
 
     def _inplace(self, prim, op, other) -> "Tensor":
         if _engine._grad_enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
             self._check_leaf(f"in-place {prim.name}")
             self._rebind(_apply(prim, (self, other), _NOKW))
         else:
-            raw = other.data if isinstance(other, Tensor) else other
-            if isinstance(other, Tensor) and other._backend is not self._backend:
-                from ..backends import BackendMismatchError
-
-                raise BackendMismatchError(
-                    f"in-place {prim.name}: Tensors from two backends met: {self._backend.spec} and {other._backend.spec}"
-                )
+            raw = self._operand(other, prim)
             if self._backend.mutable:
                 self.data = op(self.data, raw)
             else:
                 self.data = _apply(prim, (self, other), _NOKW).data
-        self._bump_version()
+            self._bump_version()
         return self
 
     def __iadd__(self, other):
@@ -556,6 +566,8 @@ def tensor(data, requires_grad: bool = False, backend=None, dtype=None) -> Tenso
         array = xp.asarray(data, dtype=dtype, device=target.device)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"gdbp.tensor: cannot make an array from {type(data).__name__}: {exc}") from None
+    if not xp.isdtype(array.dtype, ("bool", "numeric")):  # NumPy makes object or string arrays of anything
+        raise TypeError(f"gdbp.tensor: cannot make a numeric array from {type(data).__name__} (got dtype {array.dtype})")
     return Tensor(array, requires_grad=requires_grad)
 
 

@@ -10,6 +10,7 @@ from .elementwise import (
     not_equal, positive, pow, real, reciprocal, remainder, round, sign, signbit, sin, sinh, sqrt,
     square, subtract, tan, tanh, trunc,
 )
+from .erf import erf
 from .indexing import getitem, index_add, setitem, sort, take, take_along_axis, where
 from .linalg import matmul, tensordot, vecdot
 from .manipulation import (

@@ -20,12 +20,20 @@ index_add = Primitive(
     linear=True,
 )
 
+
+def _scatter(xp, g, key, shape):
+    """index_add in a VJP: recorded on Tensors (create_graph), a plain array otherwise."""
+    if hasattr(g, "_gdbp_tensor"):
+        return index_add(g, key=key, shape=shape)
+    return backends.scatter_add(xp, g, key, shape)
+
+
 # --- x[key] ---------------------------------------------------------------------------
 
 getitem = Primitive(
     "getitem",
     lambda xp, x, key: x[key],
-    vjps=(lambda xp, g, ans, x, key: index_add(g, key=key, shape=tuple(x.shape)),),
+    vjps=(lambda xp, g, ans, x, key: _scatter(xp, g, key, tuple(x.shape)),),
     linear=True,
     view=True,
 )
@@ -66,7 +74,7 @@ def _take_forward(xp, x, indices, axis):
 
 
 def _take_vjp(xp, g, ans, x, indices, axis):
-    return index_add(g, key=_take_key(x.ndim, indices, axis), shape=tuple(x.shape))
+    return _scatter(xp, g, _take_key(x.ndim, indices, axis), tuple(x.shape))
 
 
 take_ = Primitive("take", _take_forward, vjps=(_take_vjp,), linear=True)
@@ -103,7 +111,7 @@ def _take_along_forward(xp, x, indices, axis):
 
 def _take_along_vjp(xp, g, ans, x, indices, axis):
     raw = backends.namespace(indices)
-    return index_add(g, key=_along_key(raw, x.ndim, indices, axis), shape=tuple(x.shape))
+    return _scatter(xp, g, _along_key(raw, x.ndim, indices, axis), tuple(x.shape))
 
 
 take_along_axis_ = Primitive("take_along_axis", _take_along_forward, vjps=(_take_along_vjp,), linear=True)

@@ -60,14 +60,16 @@ def _concat_forward(xp, *arrays, axis=0):
 
 def _concat_vjp(xp, g, ans, *arrays, axis=0):
     # Cut g back into the pieces the inputs contributed.
-    if axis is None:
+    flat = axis is None
+    if flat:
         g = xp.reshape(g, (-1,))
         axis = 0
     pieces = []
     start = 0
     for a in arrays:
-        n = a.shape[axis] if a.ndim else 1
-        index = (slice(None),) * (axis % g.ndim) + (slice(start, start + n),)
+        n = math.prod(a.shape) if flat else a.shape[axis]
+        # The trailing Ellipsis: the standard leaves keys shorter than ndim unspecified.
+        index = (slice(None),) * (axis % g.ndim) + (slice(start, start + n), Ellipsis)
         piece = g[index]
         pieces.append(xp.reshape(piece, a.shape) if piece.shape != a.shape else piece)
         start += n
@@ -224,7 +226,7 @@ def unstack(x, /, *, axis=0):
     """Split an array into a tuple of arrays along an axis."""
     axis %= x.ndim
     lead = (slice(None),) * axis
-    return tuple(x[lead + (i,)] for i in range(x.shape[axis]))
+    return tuple(x[lead + (i, Ellipsis)] for i in range(x.shape[axis]))
 
 
 def broadcast_arrays(*arrays):
@@ -257,5 +259,5 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
         x = concat(parts, axis=axis)
     lead = (slice(None),) * axis
     for _ in range(n):
-        x = x[lead + (slice(1, None),)] - x[lead + (slice(None, -1),)]
+        x = x[lead + (slice(1, None), Ellipsis)] - x[lead + (slice(None, -1), Ellipsis)]
     return x

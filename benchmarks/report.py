@@ -1,0 +1,172 @@
+"""Statistics, machine information, and the three outputs: a markdown table, a JSON file, a plot."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def summarize(times) -> dict:
+    """Median, quartiles, min and count of a list of step times (seconds)."""
+    t = np.asarray(times, dtype=np.float64)
+    q1, median, q3 = np.percentile(t, [25, 50, 75])
+    return dict(median=float(median), q1=float(q1), q3=float(q3), min=float(t.min()), n=int(t.size))
+
+
+def fmt_time(seconds: float) -> str:
+    """A duration with three significant figures in a readable unit."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale or unit == "µs":
+            value = seconds / scale
+            digits = 0 if value >= 100 else 1 if value >= 10 else 2
+            return f"{value:.{digits}f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def fmt_cell(stats: dict) -> str:
+    """Median, and the interquartile range as a percentage of it."""
+    iqr = 100 * (stats["q3"] - stats["q1"]) / stats["median"]
+    return f"{fmt_time(stats['median'])} (IQR {iqr:.0f}%)"
+
+
+# --- the machine -------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _numpy_blas() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}".strip()
+    except Exception:  # older NumPy: no dict mode
+        return "unknown"
+
+
+def machine_info() -> dict:
+    """CPU model, cores, memory, OS, Python and NumPy with its BLAS."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return dict(
+        cpu=_cpu_model(),
+        cores=os.cpu_count(),
+        usable_cores=usable,
+        memory_gib=_memory_gib(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        numpy=np.__version__,
+        numpy_blas=_numpy_blas(),
+    )
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def table(header: list[str], rows: list[list[str]], align_right_from: int = 1) -> str:
+    """A GitHub markdown table."""
+    marks = ["---" if i < align_right_from else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def plot(path: Path, series: dict, title: str, reference: str | None = None) -> str | None:
+    """Time per step against batch size, log-log, one line per implementation; and the ratios.
+
+    ``series`` maps a label to ``[(batch, stats), ...]``. Returns None when
+    the plot was written, else the reason it was not (matplotlib missing).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return f"no plot: matplotlib is not installed ({exc}): pip install matplotlib"
+    fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(12, 4.8))
+    ref = dict(series.get(reference, [])) if reference else {}
+    for label, points in series.items():
+        if not points:
+            continue
+        batches = [b for b, _ in points]
+        med = np.array([s["median"] for _, s in points])
+        lo = med - np.array([s["q1"] for _, s in points])
+        hi = np.array([s["q3"] for _, s in points]) - med
+        style = "--" if "floor" in label else "-"
+        line = ax.errorbar(batches, med * 1e3, yerr=[lo * 1e3, hi * 1e3], marker="o", linestyle=style,
+                           capsize=3, label=label)
+        if ref:
+            common = [(b, s) for b, s in points if b in ref]
+            ax_ratio.plot([b for b, _ in common], [s["median"] / ref[b]["median"] for b, s in common],
+                          marker="o", linestyle=style, color=line[0].get_color(), label=label)
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="median time per step (ms)", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    if ref:
+        ax_ratio.set(xscale="log", xlabel="batch size", ylabel=f"time / {reference}",
+                     title=f"relative to {reference} (lower is faster)")
+        ax_ratio.axhline(1.0, color="grey", linewidth=0.8)
+        ax_ratio.grid(True, which="both", alpha=0.3)
+    else:
+        ax_ratio.set_visible(False)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return None

@@ -1,0 +1,212 @@
+"""Run the CPU benchmark suite: ``python -m benchmarks.run`` (``make bench``, ``gdbp bench``).
+
+1. Correctness first: every implementation takes one step from the same
+   weights and data; loss and updated weights must match hand-written NumPy
+   to float32 tolerances, or nothing is timed.
+2. Then timing, interleaved: each framework lives in its own worker process
+   (same thread settings for all), and every round runs one block of steps
+   of every case in a random order, so that machine noise hits all alike.
+   Medians and interquartile ranges are taken over all timed steps.
+3. Output: a markdown table (printed, and written as ``latest.md``), a JSON
+   file with the machine's description, and a log-log plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import problems, report
+from .suite import IMPLS, REFERENCE, TASKS, Outcome, cases, check, hello, log, time_rounds
+from .worker import Workers
+
+DEFAULT_BATCHES = (1, 16, 128, 1024)
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a short smoke run: few, short rounds; output to a temporary folder")
+    p.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)),
+                   help="MLP batch sizes, comma-separated (default: %(default)s)")
+    p.add_argument("--impls", default=",".join(IMPLS),
+                   help=f"implementations, comma-separated (default: all of {','.join(IMPLS)}); "
+                        f"{REFERENCE} always runs, as the reference")
+    p.add_argument("--parts", default=",".join(TASKS), help="parts of the suite (default: %(default)s)")
+    p.add_argument("--rounds", type=int, help="timing rounds (default: 20; 3 with --quick)")
+    p.add_argument("--block-ms", type=float, help="milliseconds of steps per case per round (default: 150; 15 with --quick)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="BLAS/OpenMP threads for every framework (default: the number of cores, %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, data and the order of blocks")
+    p.add_argument("--check-only", action="store_true", help="run the correctness check only, no timing")
+    p.add_argument("--out", type=Path, help="output folder (default: benchmarks/results; a temporary one with --quick)")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    args = p.parse_args(argv)
+    args.batches = [int(b) for b in args.batches.split(",") if b]
+    args.impls = [i for i in args.impls.split(",") if i]
+    args.parts = [t for t in args.parts.split(",") if t]
+    for name in args.impls:
+        if name not in IMPLS:
+            p.error(f"unknown implementation {name!r}: choose from {', '.join(IMPLS)}")
+    for task in args.parts:
+        if task not in TASKS:
+            p.error(f"unknown part {task!r}: choose from {', '.join(TASKS)}")
+    if any(b < 1 for b in args.batches):
+        p.error("batch sizes must be positive")
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 20
+    if args.block_ms is None:
+        args.block_ms = 15.0 if args.quick else 150.0
+    return args
+
+
+def run(args) -> tuple[dict, dict, dict]:
+    """Check, then time; returns (outcomes by case, worker info, check failures)."""
+    outcomes = {c: Outcome(c) for c in cases(args.parts, args.impls, args.batches)}
+    families = sorted({c.family for c in outcomes})
+    with Workers(families, args.threads) as workers:
+        workers_info = hello(workers)
+        for case, outcome in outcomes.items():
+            error = workers_info[case.family].get("error")
+            if error:
+                outcome.status, outcome.detail = "skip", f"its worker failed to start: {error.strip().splitlines()[-1]}"
+        live = {c: o for c, o in outcomes.items() if o.status == "pending"}
+        log("correctness check (one step from the same start; Adam: three)")
+        failures = check(workers, live, args.seed)
+        for case, outcome in outcomes.items():
+            mark = {"ok": "ok", "skip": "skipped", "fail": "FAILED", "unchecked": "timing only"}.get(outcome.status, outcome.status)
+            size = "" if case.size is None else f" batch {case.size}"
+            log(f"  {case.task}{size:<11} {case.label:<42} {mark}{': ' + outcome.detail if outcome.detail else ''}")
+        if failures or args.check_only:
+            return outcomes, workers_info, failures
+        time_rounds(workers, outcomes, args.seed, args.rounds, args.block_ms / 1e3, warm_s=0.02 if args.quick else 0.3)
+    return outcomes, workers_info, failures
+
+
+def results_json(args, outcomes, workers_info) -> dict:
+    ref = {(c.task, c.size): o.stats() for c, o in outcomes.items() if c.impl == REFERENCE}
+    rows, skipped = [], {}
+    for case, outcome in outcomes.items():
+        stats = outcome.stats()
+        if outcome.status == "skip":
+            skipped[f"{case.task}/{case.impl}"] = outcome.detail
+        if stats is None:
+            continue
+        base = ref.get((case.task, case.size))
+        rows.append(dict(task=case.task, impl=case.impl, label=case.label, batch=case.size, check=outcome.status,
+                         ratio=stats["median"] / base["median"] if base else None,
+                         steps_per_block=outcome.block[1], products=outcome.products, **stats))
+    return dict(
+        date=report.now(),
+        command="python -m benchmarks.run " + " ".join(args.argv),
+        settings=dict(rounds=args.rounds, block_ms=args.block_ms, threads=args.threads, seed=args.seed,
+                      quick=args.quick, batches=args.batches, lr=problems.LR),
+        problems=dict(mlp=dict(sizes=problems.MLP_SIZES, cost="softmax cross-entropy, integer labels", update="SGD"),
+                      tiny="sum(relu(x @ W + b)) and its backward pass, x 4x8, W 8x8",
+                      adam=f"one Adam step over {problems.ADAM_COUNT} tensors of {problems.ADAM_SHAPE[0]}x{problems.ADAM_SHAPE[1]}"),
+        machine=report.machine_info(),
+        workers=workers_info,
+        results=rows,
+        skipped=skipped,
+    )
+
+
+def markdown(data: dict, plot_name: str | None) -> str:
+    m = data["machine"]
+    versions = {k: v for w in data["workers"].values() for k, v in w.items() if k in ("gdbp", "numpy", "torch", "autograd")}
+    s = data["settings"]
+    out = [
+        "## Benchmarks (CPU)",
+        "",
+        f"{m['cpu']}, {m['cores']} cores, {s['threads']} BLAS/OpenMP thread(s) for every framework; "
+        f"NumPy {m['numpy']} with {m['numpy_blas']}; Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if k != "numpy") + f". {data['date'][:10]}.",
+        "",
+        f"Median over {s['rounds']} interleaved rounds, each framework in its own process; "
+        "all implementations first checked to give the same loss and updated weights (float32).",
+    ]
+    rows = data["results"]
+    if any(r["task"] == "mlp" for r in rows):
+        sizes = "-".join(map(str, data["problems"]["mlp"]["sizes"]))
+        batches = sorted({r["batch"] for r in rows if r["task"] == "mlp"})
+        by_label = {}
+        for r in rows:
+            if r["task"] == "mlp":
+                by_label.setdefault(r["label"], {})[r["batch"]] = r
+        header = ["implementation"] + [f"batch {b}" for b in batches]
+        out += ["", f"### MLP {sizes} training step", "",
+                "One whole step (forward, softmax cross-entropy, backward, SGD update), "
+                "time relative to hand-written NumPy (lower is faster):", ""]
+        out.append(report.table(header, [[label] + [_ratio(cells.get(b)) for b in batches] for label, cells in by_label.items()]))
+        out += ["", "Median time per step (interquartile range as a share of the median):", ""]
+        out.append(report.table(header, [[label] + [report.fmt_cell(cells[b]) if b in cells else "-" for b in batches]
+                                          for label, cells in by_label.items()]))
+    for task, title, what in (
+        ("tiny", "Framework overhead: a tiny graph", data["problems"]["tiny"]),
+        ("adam", "Optimizer step alone: Adam", data["problems"]["adam"]),
+    ):
+        task_rows = [r for r in rows if r["task"] == task]
+        if task_rows:
+            out += ["", f"### {title}", "", f"{what[0].upper()}{what[1:]}:", ""]
+            out.append(report.table(["implementation", "median", "IQR", "relative"],
+                                    [[r["label"], report.fmt_time(r["median"]), report.fmt_time(r["q3"] - r["q1"]), _ratio(r)]
+                                     for r in task_rows]))
+    if data["skipped"]:
+        out += ["", "Skipped:", ""]
+        out += [f"- {name}: {why}" for name, why in data["skipped"].items()]
+    if plot_name:
+        out += ["", f"![time per MLP training step against batch size]({plot_name})"]
+    out += ["", f"Reproduce with `make bench` (`{data['command'].strip()}`).", ""]
+    return "\n".join(out)
+
+
+def _ratio(row) -> str:
+    if row is None or row.get("ratio") is None:
+        return "-"
+    return f"{row['ratio']:.2f}"
+
+
+def write_outputs(args, data) -> Path:
+    out = args.out or (Path(tempfile.mkdtemp(prefix="gdbp-bench-")) if args.quick else report.RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_name = None
+    mlp = {}
+    for r in data["results"]:
+        if r["task"] == "mlp":
+            mlp.setdefault(r["label"], []).append((r["batch"], r))
+    if mlp and not args.no_plot:
+        why = report.plot(out / "latest.png", mlp, title="MLP training step (CPU)", reference=IMPLS[REFERENCE].labels["mlp"])
+        if why:
+            log(why)
+        else:
+            plot_name = "latest.png"
+    text = markdown(data, plot_name)
+    report.write_json(out / "latest.json", data)
+    report.write_text(out / "latest.md", text)
+    print(text)
+    log(f"results written to {out}/latest.md, latest.json" + (", latest.png" if plot_name else ""))
+    return out
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m benchmarks.run`` and ``gdbp bench``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(argv)
+    args.argv = argv
+    outcomes, workers_info, failures = run(args)
+    if failures:
+        log("correctness check FAILED; nothing was timed:")
+        for f in failures:
+            log(f"  {f}")
+        return 1
+    if args.check_only:
+        log("correctness check passed")
+        return 0
+    write_outputs(args, results_json(args, outcomes, workers_info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

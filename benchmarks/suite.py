@@ -1,0 +1,164 @@
+"""What the CPU suite runs: the implementations, the cases, the correctness check and the timed rounds."""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass, field
+
+from . import problems
+from .report import summarize
+from .worker import Workers, blocks
+
+REFERENCE = "numpy"
+
+
+@dataclass(frozen=True)
+class Impl:
+    name: str
+    family: str  # the worker process it runs in
+    labels: dict  # task -> label in tables and plots
+    checked: bool = True  # False: computes no cost or update, nothing to compare (the floor)
+
+
+IMPLS = {
+    i.name: i
+    for i in (
+        Impl("numpy", "numpy", {"mlp": "hand-written NumPy", "tiny": "by hand (NumPy)",
+                                "adam": "hand-written NumPy, per tensor"}),
+        Impl("floor", "numpy", {"mlp": "floor: the 8 matrix products only"}, checked=False),
+        Impl("gdbp", "gdbp", {"mlp": "gdbp (Tensors + ops, SGD by hand)", "tiny": "gdbp",
+                              "adam": "gdbp.descent.Adam"}),
+        Impl("gdbp-nn", "gdbp", {"mlp": "gdbp nn.Sequential + descent.SGD"}),
+        Impl("torch", "torch", {"mlp": "PyTorch eager (raw tensors, SGD by hand)", "tiny": "PyTorch",
+                                "adam": "PyTorch optim.Adam (foreach)"}),
+        Impl("torch-nn", "torch", {"mlp": "PyTorch nn.Sequential + optim.SGD"}),
+        Impl("autograd", "autograd", {"mlp": "HIPS autograd", "tiny": "HIPS autograd"}),
+        Impl("numpy-flat", "numpy", {"adam": "hand-written NumPy, one flat buffer"}),
+    )
+}
+
+TASKS = ("mlp", "tiny", "adam")
+TASK_IMPLS = {task: [name for name, impl in IMPLS.items() if task in impl.labels] for task in TASKS}
+
+
+@dataclass(frozen=True)
+class Case:
+    task: str
+    impl: str
+    size: int | None  # the batch size for "mlp"
+
+    @property
+    def key(self):
+        return (self.task, self.impl, self.size)
+
+    @property
+    def family(self):
+        return IMPLS[self.impl].family
+
+    @property
+    def label(self):
+        return IMPLS[self.impl].labels[self.task]
+
+
+def cases(parts, impls, batches) -> list[Case]:
+    """Every (task, implementation, size) asked for; the reference always joins, for the ratios."""
+    chosen = set(impls) | {REFERENCE}
+    out = []
+    for task in parts:
+        sizes = list(batches) if task == "mlp" else [None]
+        for impl in TASK_IMPLS[task]:
+            if impl in chosen:
+                out += [Case(task, impl, size) for size in sizes]
+    return out
+
+
+@dataclass
+class Outcome:
+    """What happened to one case: its check, skip reason, and timings."""
+
+    case: Case
+    status: str = "pending"  # ok, skip, fail, unchecked
+    detail: str = ""
+    step_estimate: float | None = None
+    block: tuple | None = None
+    times: list = field(default_factory=list)
+    products: dict | None = None
+
+    def stats(self):
+        return summarize(self.times) if self.times else None
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def check(workers: Workers, outcomes: dict, seed: int) -> list[str]:
+    """Run each case's problem for a step (three for Adam) and compare with the reference.
+
+    Returns the failures (empty when all agree); statuses go into outcomes.
+    """
+    failures = []
+    groups = {}
+    for case in outcomes:
+        groups.setdefault((case.task, case.size), []).append(case)
+    for (task, size), group in groups.items():
+        steps = problems.check_steps(task)
+        start = problems.make(task, size, seed)
+        _, ref = workers.call(IMPLS[REFERENCE].family, "check", task, REFERENCE, size, seed, steps)
+        for case in group:
+            outcome = outcomes[case]
+            if not IMPLS[case.impl].checked:
+                outcome.status, outcome.detail = "unchecked", "timing only: computes no cost or update"
+                continue
+            if case.impl == REFERENCE:
+                outcome.status = "ok"
+                continue
+            status, value = workers.call(case.family, "check", task, case.impl, size, seed, steps)
+            if status == "skip":
+                outcome.status, outcome.detail = "skip", value
+                continue
+            wrong = problems.compare(start, ref, value)
+            outcome.status = "fail" if wrong else "ok"
+            outcome.detail = "; ".join(wrong)
+            if wrong:
+                failures.append(f"{case.label} ({task}{'' if size is None else f', batch {size}'}): {outcome.detail}")
+    return failures
+
+
+def time_rounds(workers: Workers, outcomes: dict, seed: int, rounds: int, block_s: float, warm_s: float) -> None:
+    """Interleaved timing: each round runs one block of every case, in a fresh random order."""
+    live = [c for c, o in outcomes.items() if o.status in ("ok", "unchecked")]
+    for case in live:
+        outcome = outcomes[case]
+        status, value = workers.call(case.family, "build", case.key, seed, warm_s)
+        if status == "skip":
+            outcome.status, outcome.detail = "skip", value
+            continue
+        outcome.step_estimate = value
+        outcome.block = blocks(value, block_s)
+        _, outcome.products = workers.call(case.family, "info", case.key)
+    live = [c for c in live if outcomes[c].status != "skip"]
+    estimate = rounds * sum(outcomes[c].step_estimate * sum(outcomes[c].block) + 0.05 for c in live)
+    log(f"timing {len(live)} cases x {rounds} rounds (about {estimate:.0f} s)")
+    order = random.Random(seed)
+    for r in range(rounds):
+        order.shuffle(live)
+        for case in live:
+            outcome = outcomes[case]
+            _, times = workers.call(case.family, "time", case.key, *outcome.block)
+            outcome.times += times
+        log(f"  round {r + 1}/{rounds} done")
+    for case in live:
+        workers.call(case.family, "drop", case.key)
+
+
+def hello(workers: Workers) -> dict:
+    """Ask every worker, all at once, for its versions and thread pools (they import in parallel)."""
+    for family in workers.procs:
+        workers.send(family, "hello")
+    out = {}
+    for family in workers.procs:
+        status, value = workers.receive(family)
+        out[family] = value if status == "ok" else {"error": value}
+    return out

@@ -1,0 +1,66 @@
+"""Adagrad: each coordinate's step divided by the root of its summed squared gradients."""
+
+from __future__ import annotations
+
+from .optimizer import Optimizer, nonnegative
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad``.
+
+    At step t (counted per parameter, from 1)::
+
+        g <- grad + weight_decay * w
+        S <- S + g * g                                  (S starts at initial_accumulator_value)
+        lr_t = lr / (1 + (t - 1) * lr_decay)
+        w <- w - lr_t * g / (sqrt(S) + eps)
+
+    Coordinates with large past gradients take small steps, rarely-moved
+    ones large steps; since S only grows, the steps shrink over time.
+
+    Parameters
+    ----------
+    params : iterable of Tensor
+        See :class:`Optimizer`.
+    lr : float
+        Learning rate (default 1e-2, as PyTorch).
+    lr_decay : float
+        Decay of the learning rate with the step count (default 0).
+    weight_decay : float
+        L2 penalty added to the gradient (default 0).
+    initial_accumulator_value : float
+        The starting value of every coordinate of S (default 0).
+    eps : float
+        Added to ``sqrt(S)`` so that it is never zero (default 1e-10).
+
+    Raises
+    ------
+    ValueError
+        A hyperparameter is negative, NaN or infinite.
+    """
+
+    hyperparameter_names = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        super().__init__(params, lr)
+        self.lr_decay = nonnegative("lr_decay", lr_decay)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
+        self.initial_accumulator_value = nonnegative("initial_accumulator_value", initial_accumulator_value)
+        self.eps = nonnegative("eps", eps)
+
+    def _state_keys(self) -> tuple:
+        return ("step", "sum")
+
+    def _update(self, p, g, state):
+        xp = p._backend.xp
+        if not state:
+            state.update(step=0, sum=xp.full_like(p.data, self.initial_accumulator_value))
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        t = state["step"] = state["step"] + 1
+        S = state["sum"] = state["sum"] + g * g
+        lr_t = self.lr / (1.0 + (t - 1) * self.lr_decay)
+        self._descend(p, lr_t * (g / (xp.sqrt(S) + self.eps)))

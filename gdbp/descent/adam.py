@@ -1,0 +1,116 @@
+"""Adam and AdamW: steps scaled by running estimates of the gradient's first two moments."""
+
+from __future__ import annotations
+
+import math
+
+from .optimizer import Optimizer, fraction, nonnegative
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), as ``torch.optim.Adam``.
+
+    At step t (counted per parameter, from 1)::
+
+        g <- grad + weight_decay * w
+        m <- beta1 * m + (1 - beta1) * g              first moment
+        v <- beta2 * v + (1 - beta2) * g * g          second moment
+        v_max <- max(v_max, v)   and use v_max for v   (amsgrad only)
+        m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)      bias correction
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps)
+
+    The bias corrections undo the pull of ``m = v = 0`` toward zero in the
+    first steps. They are Python floats, so float32 parameters stay float32.
+
+    Parameters
+    ----------
+    params : iterable of Tensor
+        See :class:`Optimizer`.
+    lr : float
+        Learning rate (default 1e-3).
+    betas : (float, float)
+        Decay rates of the first and second moment estimates, each in [0, 1)
+        (default (0.9, 0.999)).
+    eps : float
+        Added to the denominator so that it is never zero (default 1e-8).
+    weight_decay : float
+        L2 penalty added to the gradient (default 0). For decoupled weight
+        decay use :class:`AdamW`.
+    amsgrad : bool
+        Divide by the largest second moment seen so far (Reddi et al., 2018).
+
+    Raises
+    ------
+    ValueError
+        A hyperparameter is out of range, NaN or infinite.
+    """
+
+    hyperparameter_names = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False):
+        super().__init__(params, lr)
+        beta1, beta2 = betas
+        self.betas = (fraction("betas[0]", beta1), fraction("betas[1]", beta2))
+        self.eps = nonnegative("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
+        self.amsgrad = bool(amsgrad)
+
+    def _state_keys(self) -> tuple:
+        return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
+
+    def _decay(self, p, g):
+        """Adam's weight decay: an L2 penalty, i.e. a term added to the gradient."""
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        return g
+
+    def _update(self, p, g, state):
+        xp = p._backend.xp
+        if not state:
+            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+            if self.amsgrad:
+                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        beta1, beta2 = self.betas
+        g = self._decay(p, g)
+        t = state["step"] = state["step"] + 1
+        m = state["exp_avg"] = beta1 * state["exp_avg"] + (1.0 - beta1) * g
+        v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * (g * g)
+        if self.amsgrad:
+            v = state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
+        # m_hat / (sqrt(v_hat) + eps), with the bias corrections folded into scalars as PyTorch does
+        step_size = self.lr / (1.0 - beta1**t)
+        denom = xp.sqrt(v) / math.sqrt(1.0 - beta2**t) + self.eps
+        self._descend(p, step_size * (m / denom))
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    The weights shrink toward zero by ``lr * weight_decay`` of themselves at
+    every step, apart from the gradient's moments (so the decay is not
+    rescaled by ``1 / sqrt(v_hat)`` as an L2 penalty in :class:`Adam` is)::
+
+        w <- w - lr * weight_decay * w
+        m, v, m_hat, v_hat as in Adam, from the raw gradient
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps)
+
+    Parameters
+    ----------
+    params, lr, betas, eps, amsgrad
+        As :class:`Adam`.
+    weight_decay : float
+        Decoupled weight decay (default 1e-2, as PyTorch).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+    def _decay(self, p, g):
+        """AdamW's weight decay: shrink the weights, leave the gradient alone."""
+        if self.weight_decay:
+            self._descend(p, (self.lr * self.weight_decay) * p.data)
+        return g

@@ -1,0 +1,303 @@
+"""minimize: gradient descent on a plain cost function of arrays.
+
+The cost function is written against the array API standard and
+differentiated by :func:`gdbp.value_and_grad`; the steps are taken by the
+same optimizers that train networks. The loop stops at a point where the
+gradient (nearly) vanishes, or after ``max_steps``; a cost that becomes NaN
+or infinite stops it with :class:`DivergenceError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .. import backends
+from ..backprop import Tensor, value_and_grad
+from ..backprop.functional import _flatten
+from .adagrad import Adagrad
+from .adam import Adam
+from .clip import global_norm
+from .errors import DivergenceError
+from .optimizer import nonnegative
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["minimize", "MinimizeResult", "METHODS"]
+
+#: method name -> (optimizer class, its default options)
+METHODS = {
+    "gd": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (Adam, {}),
+    "rmsprop": (RMSprop, {}),
+    "adagrad": (Adagrad, {}),
+}
+
+LINE_SEARCH_OPTIONS = {"sufficient_decrease": 1e-4, "shrink": 0.5}
+
+
+@dataclass
+class MinimizeResult:
+    """What :func:`minimize` found.
+
+    Attributes
+    ----------
+    w : array or list/tuple/dict of arrays
+        The last point, shaped like w0, in w0's library, device and dtype.
+    cost : float
+        The cost at w.
+    history : list of float
+        The cost at each point visited: ``history[k]`` at the point after k
+        steps, from ``history[0] = cost(w0)`` to ``history[-1] = cost``.
+    steps : int
+        How many steps were taken.
+    grad_norm : float
+        The gradient's (global, Euclidean) norm at w.
+    converged : bool
+        Whether the gradient norm fell to ``tol`` or below.
+    reason : str
+        Why the loop stopped, in a sentence.
+    """
+
+    w: Any = field(repr=False)
+    cost: float
+    history: list = field(repr=False)
+    steps: int
+    grad_norm: float
+    converged: bool
+    reason: str
+
+
+def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float = 1e-6,
+             max_steps: int = 1000, line_search: str | None = None, **method_options) -> MinimizeResult:
+    r"""Minimize ``cost(w)`` by gradient descent from ``w0``.
+
+    Each step computes the cost and its gradient g at w, then moves by the
+    chosen method's rule; plain gradient descent (``method="gd"``) is
+    ``w <- w - lr * g``. The loop stops when ``||g|| <= tol`` (a minimum, or
+    another point where the gradient vanishes, is reached) or after
+    ``max_steps`` steps.
+
+    Parameters
+    ----------
+    cost : callable
+        ``cost(w) -> scalar array``, written against the array API standard
+        (``xp = array_api_compat.array_namespace(w)``) or with gdbp Tensors.
+    w0 : array, or list/tuple/dict of arrays
+        The starting point (real floating arrays of one backend). It is never
+        modified: the optimization works on a copy.
+    method : {"gd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"}
+        The update rule: :class:`SGD` (plain, with momentum 0.9, or Nesterov
+        momentum 0.9), :class:`Adam`, :class:`RMSprop` or :class:`Adagrad`.
+    lr : float
+        The learning rate (default 0.1); with a line search, the first step
+        size tried at each step.
+    tol : float
+        Stop when the gradient norm falls to tol or below (default 1e-6).
+    max_steps : int
+        The most steps taken (default 1000).
+    line_search : {None, "backtracking"}
+        ``"backtracking"`` (Armijo; only with ``method="gd"``): at each step
+        try ``t = lr`` and multiply t by ``shrink`` until
+        ``cost(w - t g) <= cost(w) - sufficient_decrease * t * ||g||^2``,
+        then take ``w <- w - t g``. The step size so adapts to the cost's
+        curvature where it is: a fixed lr that suits a flat region diverges
+        in a steep one, and one that suits a steep region crawls in a flat one.
+    **method_options
+        Passed to the method's optimizer (e.g. ``momentum=0.5``, ``betas=(0.9, 0.99)``);
+        with ``line_search="backtracking"``, ``sufficient_decrease`` (default
+        1e-4) and ``shrink`` (default 0.5) instead.
+
+    Returns
+    -------
+    MinimizeResult
+        ``w``, ``cost``, ``history``, ``steps``, ``grad_norm``, ``converged``, ``reason``.
+
+    Raises
+    ------
+    DivergenceError
+        The cost or its gradient became NaN or infinite: the message names
+        the step and suggests a smaller learning rate.
+    ValueError
+        A hyperparameter is invalid (e.g. a negative or NaN learning rate),
+        the method is unknown, or the cost is not finite at w0.
+    TypeError
+        w0 holds something other than real floating arrays, or an option is
+        not one the method takes.
+
+    Notes
+    -----
+    The cost and the gradient norm are read back to the host once per step
+    (to record the history and to decide whether to stop); the steps
+    themselves run on w0's device.
+
+    Examples
+    --------
+    >>> A = np.array([[3.0, 1.0], [1.0, 2.0]]); b = np.array([1.0, 1.0])
+    >>> res = gdbp.descent.minimize(lambda w: 0.5 * w @ A @ w - b @ w, np.zeros(2), lr=0.3)
+    >>> res.converged, res.w            # close to np.linalg.solve(A, b)
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {sorted(METHODS)}")
+    if line_search not in (None, "backtracking"):
+        raise ValueError(f"unknown line_search {line_search!r}: use None or 'backtracking'")
+    tol = nonnegative("tol", tol)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
+        raise ValueError(f"invalid max_steps={max_steps!r}: it must be an integer >= 0")
+    lr = nonnegative("lr", lr, what="learning rate")
+
+    leaves, rebuild = _flatten(w0)
+    xp = _check_start(leaves)
+    params = [Tensor(xp.asarray(w, copy=True), requires_grad=True) for w in leaves]  # w0 stays untouched
+    evaluate = value_and_grad(cost)
+
+    if line_search == "backtracking":
+        if method != "gd":
+            raise ValueError(
+                f"line_search='backtracking' needs method='gd' (it searches along -grad), got method={method!r}"
+            )
+        search = _line_search_options(method_options)
+        take_step = _backtracking(cost, rebuild, params, lr, **search)
+    else:
+        optimizer = _make_optimizer(method, params, lr, method_options)
+        take_step = _optimizer_step(optimizer)
+
+    history = []
+    for k in range(max_steps + 1):
+        value, g = evaluate(rebuild([p.data for p in params]))
+        grads = _flatten(g)[0]
+        c = _host_float(value)
+        gnorm = _host_float(global_norm(grads))
+        _check_finite(c, gnorm, k, lr, history)
+        history.append(c)
+        if gnorm <= tol:
+            reason = (f"the gradient norm {gnorm:.3g} fell to tol={tol:g} or below after {k} steps: "
+                      "a point where the gradient vanishes (a minimum) was reached")
+            return _result(params, rebuild, history, k, gnorm, True, reason)
+        if k == max_steps:
+            break
+        failure = take_step(grads, c, gnorm)
+        if failure:
+            return _result(params, rebuild, history, k, gnorm, False, failure)
+    reason = f"stopped after max_steps={max_steps} steps with the gradient norm {gnorm:.3g} still above tol={tol:g}"
+    if len(history) > 1 and history[-1] > history[0]:
+        reason += (f"; the cost grew from {history[0]:.4g} to {history[-1]:.4g}: the learning rate "
+                   f"lr={lr:g} may be too large")
+    elif line_search is None:
+        reason += "; raise max_steps or lr, or try line_search='backtracking' or another method"
+    else:
+        reason += "; raise max_steps"
+    return _result(params, rebuild, history, max_steps, gnorm, False, reason)
+
+
+# --- the two ways of stepping -------------------------------------------------------------
+
+
+def _optimizer_step(optimizer):
+    def take_step(grads, c, gnorm):
+        for p, g in zip(optimizer.params, grads):
+            p.grad = g
+        optimizer.step()
+        return None
+
+    return take_step
+
+
+def _backtracking(cost, rebuild, params, lr, sufficient_decrease, shrink):
+    # Stop shrinking once the step is 1e-15 of lr: it no longer changes w measurably.
+    min_t = lr * 1e-15
+
+    def take_step(grads, c, gnorm):
+        t = lr
+        while t >= min_t and t > 0.0:
+            trial = [p.data - t * g for p, g in zip(params, grads)]
+            c_trial = _host_float(cost(rebuild(trial)))
+            # Armijo's sufficient decrease (False for NaN: shrink again). The strict
+            # c_trial < c matters only where the decrease asked for is below the cost's
+            # rounding: there, a step that leaves the cost unchanged is no progress.
+            if c_trial <= c - sufficient_decrease * t * gnorm * gnorm and c_trial < c:
+                for p, w in zip(params, trial):
+                    p.data = w
+                return None
+            t *= shrink
+        return (f"the backtracking line search found no step size down to t={t / shrink:.3g} that decreases "
+                f"the cost enough (gradient norm {gnorm:.3g}): the cost is flat to machine precision here "
+                "(loosen tol), or the gradient does not match the cost")
+
+    return take_step
+
+
+def _make_optimizer(method, params, lr, options):
+    cls, defaults = METHODS[method]
+    accepted = set(inspect.signature(cls).parameters) - {"params", "lr"}
+    unknown = set(options) - accepted
+    if unknown:
+        raise TypeError(
+            f"minimize(method={method!r}) got unknown option(s) {sorted(unknown)}: {cls.__name__} takes "
+            f"{sorted(accepted)}"
+        )
+    return cls(params, lr=lr, **{**defaults, **options})
+
+
+def _line_search_options(options):
+    unknown = set(options) - set(LINE_SEARCH_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"minimize(line_search='backtracking') got unknown option(s) {sorted(unknown)}: it takes "
+            f"{sorted(LINE_SEARCH_OPTIONS)}"
+        )
+    search = {**LINE_SEARCH_OPTIONS, **options}
+    for name, value in search.items():
+        x = nonnegative(name, value)
+        if not 0.0 < x < 1.0:
+            raise ValueError(f"invalid {name}={x!r}: it must lie in (0, 1)")
+        search[name] = x
+    return search
+
+
+# --- checks and results -------------------------------------------------------------------
+
+
+def _check_start(leaves):
+    for i, w in enumerate(leaves):
+        if isinstance(w, Tensor) or not backends.is_array(w):
+            raise TypeError(
+                f"minimize: w0 must be an array or a list/tuple/dict of arrays, found a {type(w).__name__} "
+                f"(leaf {i}); make it an array, e.g. np.asarray(w0, dtype=np.float64)"
+            )
+    xp = backends.namespace(*leaves)  # raises if two backends meet
+    for i, w in enumerate(leaves):
+        if not xp.isdtype(w.dtype, "real floating"):
+            raise TypeError(f"minimize: w0 must hold real floating arrays, leaf {i} has dtype {w.dtype}")
+    return xp
+
+
+def _host_float(x) -> float:
+    return float(backends.to_numpy(x))
+
+
+def _check_finite(c, gnorm, k, lr, history):
+    if math.isfinite(c) and math.isfinite(gnorm):
+        return
+    if k == 0:
+        what = f"cost(w0) = {c}" if not math.isfinite(c) else f"the gradient norm at w0 is {gnorm}"
+        raise ValueError(f"minimize: {what}: start from a point where the cost and its gradient are finite")
+    if math.isfinite(c):
+        raise DivergenceError(gnorm, step=k, lr=lr, quantity="gradient norm")
+    raise DivergenceError(c, step=k, lr=lr)
+
+
+def _result(params, rebuild, history, steps, gnorm, converged, reason):
+    return MinimizeResult(
+        w=rebuild([p.data for p in params]),
+        cost=history[-1],
+        history=history,
+        steps=steps,
+        grad_norm=gnorm,
+        converged=converged,
+        reason=reason,
+    )

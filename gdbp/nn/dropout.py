@@ -1,0 +1,101 @@
+"""Dropout: zero each element with probability p while training, scale the rest by 1/(1-p)."""
+
+from __future__ import annotations
+
+from .. import backends
+from . import init
+from ._util import as_tensor
+from .module import Module
+
+__all__ = ["dropout", "Dropout"]
+
+
+def _check_p(p):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must lie in [0, 1], got {p}")
+    return float(p)
+
+
+def _backend(x):
+    return x.backend if hasattr(x, "_gdbp_tensor") else backends.backend_of(x)
+
+
+def dropout(x, p: float = 0.5, training: bool = True, *, rng=None, seed=None):
+    """Inverted dropout: y = x * m / (1 - p), m_i ~ Bernoulli(1 - p); the identity when not training.
+
+    Parameters
+    ----------
+    x : Tensor or array
+    p : float
+        The probability of dropping an element.
+    training : bool
+        False gives x back unchanged.
+    rng : stream, optional
+        A stream from :func:`gdbp.backends.device_rng` on x's backend.
+    seed : int, optional
+        Seed a fresh stream instead. With neither, a seed is drawn from the
+        default stream of :mod:`gdbp.nn.init`.
+
+    Notes
+    -----
+    The mask is drawn where x lives: on CPU backends from the host stream
+    (the same mask on NumPy, torch and array-api-strict for one seed), on
+    GPUs by the library's own generator (deterministic per seed, but a
+    different mask). As in PyTorch, p = 1 gives zeros.
+    """
+    p = _check_p(p)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    backend = _backend(x)
+    if rng is None:
+        rng = backends.device_rng(seed if seed is not None else init.default_rng().seed_int(), backend)
+    elif seed is not None:
+        raise TypeError("dropout: pass rng= or seed=, not both")
+    elif getattr(rng, "backend", None) is not backend:
+        raise TypeError(
+            f"dropout: rng must be a stream on x's backend ({backend.spec}); make one with "
+            "gdbp.backends.device_rng(seed, backend)"
+        )
+    xp = backend.xp
+    x = as_tensor(x)
+    u = rng.random(tuple(x.shape), dtype=x.dtype)
+    scale = xp.astype(u >= p, x.dtype) * (1.0 / (1.0 - p))
+    return x * scale
+
+
+class Dropout(Module):
+    """Inverted dropout (see :func:`dropout`); the identity in eval mode.
+
+    Parameters
+    ----------
+    p : float
+        The probability of dropping an element (default 0.5).
+    seed : int, optional
+        Seeds the stream of masks: the same seed gives the same sequence of
+        masks on a given backend. Default: drawn from the default stream of
+        :mod:`gdbp.nn.init` when the layer is built. Moving the layer's
+        inputs to another backend restarts the stream from the seed there.
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | None = None):
+        super().__init__()
+        self.p = _check_p(p)
+        self.seed = seed if seed is not None else init.default_rng().seed_int()
+        self._stream = None
+
+    def reset(self) -> None:
+        """Restart the stream of masks from the seed."""
+        self._stream = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        backend = _backend(x)
+        if self._stream is None or self._stream.backend is not backend:
+            self._stream = backends.device_rng(self.seed, backend)
+        return dropout(x, self.p, True, rng=self._stream)
+
+    def extra_repr(self):
+        return f"p={self.p}"

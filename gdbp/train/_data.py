@@ -1,0 +1,110 @@
+"""Checking (x, y) data against a model, and cutting it into minibatches on its device."""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from .. import backends
+from ..backprop import ShapeError, Tensor
+
+__all__ = ["raw", "positive_int", "model_backend", "check_data", "batch_bounds", "take_rows"]
+
+
+def raw(x):
+    """The backend array inside a Tensor (arrays pass through)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def positive_int(name: str, value, where: str) -> int:
+    """value as an int >= 1, or a clear error naming it."""
+    if isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be a positive int, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{where}: {name} must be a positive int, got {type(value).__name__} {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {n}")
+    return n
+
+
+def model_backend(model, where: str):
+    """The one backend of the model's parameters (raises if they sit on two, or there are none)."""
+    params = list(model.parameters())
+    if not params:
+        raise ValueError(f"{where}: the model has no parameters to train or evaluate")
+    found = params[0].backend
+    names = [n for n, _ in model.named_parameters()] if hasattr(model, "named_parameters") else None
+    for i, p in enumerate(params):
+        if p.backend is not found:
+            label = repr(names[i]) if names else f"parameter {i}"
+            first = repr(names[0]) if names else "parameter 0"
+            raise backends.BackendMismatchError(
+                f"{where}: the model's parameters live on two backends: {first} on {found.spec} and "
+                f"{label} on {p.backend.spec}; move the whole model with model.to(backend)"
+            )
+    return found
+
+
+def _array(value, what: str, where: str):
+    value = raw(value)
+    if backends.backend_of(value) is None:
+        raise TypeError(
+            f"{where}: {what} must be an array of the model's backend or a gdbp.Tensor, got "
+            f"{type(value).__name__}; make one with gdbp.tensor(...) or gdbp.transfer(array, backend)"
+        )
+    if value.ndim < 1:
+        raise ShapeError(f"{where}: {what} must have a leading sample axis, got a 0-d array")
+    return value
+
+
+def check_data(data, what: str, backend, where: str):
+    """The arrays (x, y) of a data pair, checked: same number of samples, on ``backend``.
+
+    Parameters
+    ----------
+    data : tuple
+        ``(x, y)``: arrays (or Tensors) whose first axis indexes samples.
+    what : str
+        How the pair is called in messages (``"train_data"``...).
+    backend : Backend
+        The model's backend.
+    where : str
+        The public function, for messages.
+    """
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{where}: {what} must be a pair (x, y) of arrays, got {type(data).__name__}")
+    x = _array(data[0], f"{what} x", where)
+    y = _array(data[1], f"{what} y", where)
+    for name, a in (("x", x), ("y", y)):
+        b = backends.backend_of(a)
+        if b is not backend:
+            raise backends.BackendMismatchError(
+                f"{where}: {what} {name} lives on {b.spec} but the model's parameters live on {backend.spec}; "
+                f"move the model with model.to({b.spec!r}) or the data with gdbp.transfer({name}, {backend.spec!r})"
+            )
+    if x.shape[0] != y.shape[0]:
+        raise ShapeError(
+            f"{where}: {what} has {x.shape[0]} samples in x but {y.shape[0]} in y "
+            f"(shapes {tuple(x.shape)} and {tuple(y.shape)}): their first dimensions must match"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{where}: {what} holds no samples")
+    return x, y
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each minibatch; the last one may be smaller."""
+    return [(start, min(n, start + batch_size)) for start in range(0, n, batch_size)]
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+def take_rows(xp, a, order, start: int, stop: int):
+    """Rows start..stop of ``a``, or of ``a`` permuted by ``order``: indexed on the device."""
+    if order is None:
+        return a[start:stop, ...]
+    return xp.take(a, order[start:stop], axis=0)

@@ -1,0 +1,315 @@
+"""The training loop (:func:`fit`) and its evaluation-mode siblings (:func:`evaluate`, :func:`predict`).
+
+Host round-trips are rationed, because each one stalls a GPU until its queue
+drains:
+
+- minibatches are cut on the device: the shuffling permutation is drawn on
+  the host once per epoch, transferred once, and rows are gathered with
+  ``xp.take``;
+- per-step costs and metrics stay on the device as 0-d arrays; every
+  ``sync_every`` steps (default 50) and at the end of each epoch they are
+  stacked and copied to the host in one transfer. That is when the progress
+  bar's cost and throughput are refreshed, and when a NaN/inf cost is
+  detected: divergence is reported at most ``sync_every`` steps late, but
+  it names the exact step where the cost first became non-finite.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .. import backends
+from ..backprop import Tensor, no_grad
+from ._data import batch_bounds, check_data, model_backend, positive_int, raw, take_rows
+from .callbacks import LRSchedule, Run
+from .history import History
+from .metrics import RunningMean, batch_value, resolve_metrics
+from .progress import EpochBar, wants_bar
+
+__all__ = ["fit", "evaluate", "predict"]
+
+
+def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 32, val_data=None, metrics=(),
+        callbacks=(), progress: bool = True, seed: int = 0, schedule=None, *, initial_epoch: int | None = None,
+        resume=None, shuffle: bool = True, sync_every: int = 50) -> History:
+    """Train a model by minibatch gradient descent.
+
+    Each step: ``pred = model(x_batch)``, ``c = cost(pred, y_batch)``,
+    ``c.backward()``, ``optimizer.step()``.
+
+    Parameters
+    ----------
+    model : gdbp.nn.Module
+    cost : callable
+        ``cost(pred, target) -> 0-d Tensor``, the batch mean (e.g.
+        ``gdbp.nn.cross_entropy`` or ``gdbp.nn.MSELoss()``).
+    optimizer : gdbp.descent.Optimizer
+    train_data : (x, y)
+        Arrays (or Tensors) of the model's backend; the first axis indexes samples.
+    epochs : int
+        Train until this many epochs are complete (counting those before
+        ``initial_epoch``).
+    batch_size : int
+        Samples per step; the last batch of an epoch may be smaller.
+    val_data : (x, y), optional
+        Evaluated after every epoch (evaluation mode, no gradients); logged
+        as ``val_cost`` and ``val_<metric>``.
+    metrics : iterable
+        ``"accuracy"``, ``"cost"`` or callables ``metric(pred, target)`` that
+        return the batch mean as a 0-d array; or a dict name -> metric. The
+        cost is always logged as ``"cost"``. Training metrics are averaged
+        over the epoch's minibatches as the weights change (as in Keras).
+    callbacks : iterable of Callback
+        See :mod:`gdbp.train.callbacks` for when each hook runs.
+    progress : bool
+        Show a progress bar (tqdm) with the epoch, step, cost and samples/s,
+        when standard error is a terminal. Never drawn otherwise.
+    seed : int
+        The shuffling seed: epoch ``e`` is shuffled by a permutation drawn
+        from ``(seed, e)``, so resuming at epoch ``e`` replays the same order.
+    schedule : learning-rate schedule, optional
+        A :mod:`gdbp.descent` schedule, stepped after every epoch (before the
+        callbacks); a ReduceLROnPlateau gets ``val_cost`` (or ``cost``). Wrap
+        it in :class:`LRSchedule` yourself to step per optimizer step.
+    initial_epoch : int, optional
+        The first epoch to train (0-based), to continue an earlier run.
+    resume : str, os.PathLike or Checkpoint, optional
+        A checkpoint (:func:`gdbp.save`, :class:`ModelCheckpoint`) to continue
+        from: weights, optimizer and schedule state, module generator states
+        are loaded, ``initial_epoch`` defaults to the epochs it completed and
+        the checkpoint's shuffling seed replaces ``seed``. On NumPy the result
+        equals an uninterrupted run bit for bit.
+    shuffle : bool
+        Shuffle the samples every epoch.
+    sync_every : int
+        Steps between host syncs of the running cost (bar refresh and NaN check).
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    gdbp.descent.DivergenceError
+        The cost became NaN or infinite (names the epoch and step).
+    gdbp.backends.BackendMismatchError
+        The data and the model's parameters live on different backends.
+    gdbp.ShapeError
+        x and y hold different numbers of samples.
+    ValueError, TypeError
+        epochs, batch_size, sync_every are not positive ints; the cost
+        function rejects the labels' dtype or shape.
+    """
+    where = "fit"
+    epochs = positive_int("epochs", epochs, where)
+    batch_size = positive_int("batch_size", batch_size, where)
+    sync_every = positive_int("sync_every", sync_every, where)
+    backend = model_backend(model, where)
+    x, y = check_data(train_data, "train_data", backend, where)
+    if val_data is not None:
+        val_data = check_data(val_data, "val_data", backend, where)
+    metric_fns = [(n, f) for n, f in resolve_metrics(metrics, cost, where) if n != "cost"]
+    if resume is not None:
+        initial_epoch, seed = _resume(resume, model, optimizer, schedule, initial_epoch, seed)
+    initial_epoch = 0 if initial_epoch is None else initial_epoch
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or initial_epoch < 0:
+        raise ValueError(f"{where}: initial_epoch must be an int >= 0, got {initial_epoch!r}")
+    callbacks = list(callbacks)
+    if schedule is not None:
+        callbacks.insert(0, LRSchedule(schedule))
+    else:
+        schedule = next((cb.schedule for cb in callbacks if isinstance(cb, LRSchedule)), None)
+    history = History()
+    n = x.shape[0]
+    bounds = batch_bounds(n, batch_size)
+    run = Run(model, optimizer, cost, history, epochs, initial_epoch, seed, len(bounds), schedule=schedule)
+    draw_bar = wants_bar(progress)
+
+    for cb in callbacks:
+        cb.on_train_begin(run)
+    for epoch in range(initial_epoch, epochs):
+        for cb in callbacks:
+            cb.on_epoch_begin(run, epoch)
+        started = time.perf_counter()
+        lr = optimizer.lr
+        bar = EpochBar(epoch, epochs, len(bounds)) if draw_bar else None
+        try:
+            logs = _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every)
+            if val_data is not None:
+                scores = evaluate(model, val_data, {"cost": "cost", **dict(metric_fns)},
+                                  batch_size=max(batch_size, 256), cost=cost)
+                logs.update({f"val_{name}": v for name, v in scores.items()})
+                if bar is not None:
+                    bar.show(n, logs)
+        finally:
+            if bar is not None:
+                bar.close()
+        logs["lr"] = lr
+        logs["seconds"] = time.perf_counter() - started
+        history.append(epoch, logs)
+        for cb in callbacks:
+            cb.on_epoch_end(run, epoch, logs)
+        if run.stop_training:
+            break
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return history
+
+
+def _resume(resume, model, optimizer, schedule, initial_epoch, seed):
+    from .checkpoint import Checkpoint, CheckpointError, load
+
+    if isinstance(resume, Checkpoint):
+        ckpt = resume
+    else:
+        ckpt = load(resume, model, optimizer, schedule=schedule)
+    if ckpt.epoch is None:
+        raise CheckpointError(ckpt.path, "records no epoch to resume from; save it with gdbp.save(..., epoch=n)")
+    if initial_epoch is not None and initial_epoch != ckpt.epoch:
+        raise ValueError(
+            f"fit: initial_epoch={initial_epoch} but the checkpoint {ckpt.path!r} completed {ckpt.epoch} epochs; "
+            "leave initial_epoch out to continue where it stopped"
+        )
+    return ckpt.epoch, (seed if ckpt.shuffle_seed is None else ckpt.shuffle_seed)
+
+
+def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every) -> dict:
+    from ..descent import DivergenceError
+
+    model, optimizer, cost = run.model, run.optimizer, run.cost
+    xp = backend.xp
+    n = x.shape[0]
+    order = backends.permutation(n, (run.seed, epoch), backend) if shuffle else None
+    running = {"cost": RunningMean(), **{name: RunningMean() for name, _ in metric_fns}}
+    done = 0
+
+    def sync():
+        for r in running.values():
+            r.sync()
+        bad = running["cost"].first_bad
+        if bad is not None:
+            step, value = bad
+            raise DivergenceError(value, f"epoch {epoch + 1}, step {step + 1} of {len(bounds)}", lr=optimizer.lr)
+        if bar is not None:
+            bar.show(done, {name: r.mean for name, r in running.items()})
+
+    model.train()
+    for step, (start, stop) in enumerate(bounds):
+        xb = Tensor(take_rows(xp, x, order, start, stop))
+        yb = Tensor(take_rows(xp, y, order, start, stop))
+        model.zero_grad()
+        optimizer.zero_grad()
+        pred = model(xb)
+        c = cost(pred, yb)
+        if not isinstance(c, Tensor) or c.size != 1:
+            raise TypeError(
+                f"fit: the cost must return a Tensor holding one value (the batch mean), got "
+                f"{type(c).__name__} of shape {getattr(c, 'shape', None)}; use reduction='mean'"
+            )
+        c.backward()
+        optimizer.step()
+        weight = stop - start
+        running["cost"].add(c.data, weight, step)
+        if metric_fns:
+            detached = pred.detach()
+            for name, fn in metric_fns:
+                running[name].add(batch_value(fn, detached, yb), weight, step)
+        done += weight
+        run.step += 1
+        for cb in callbacks:
+            cb.on_step_end(run, step)
+        if bar is not None:
+            bar.step()
+        if (step + 1) % sync_every == 0:
+            sync()
+    sync()
+    return {name: r.mean for name, r in running.items()}
+
+
+class _EvalMode:
+    """Evaluation mode and no gradients inside; every module's previous mode restored on exit."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        self.no_grad = no_grad()
+        self.no_grad.__enter__()
+
+    def __exit__(self, *exc):
+        self.no_grad.__exit__(*exc)
+        # Module.train(mode) would set one mode on every sub-module; restore each one's own.
+        for m, mode in self.modes:
+            object.__setattr__(m, "training", mode)
+
+
+def evaluate(model, data, metrics, batch_size: int = 256, *, cost=None) -> dict:
+    """Metrics of a model on data, in evaluation mode and without recording gradients.
+
+    Parameters
+    ----------
+    model : gdbp.nn.Module
+    data : (x, y)
+        Arrays (or Tensors) of the model's backend.
+    metrics : iterable or dict
+        ``"accuracy"``, ``"cost"`` (needs ``cost``) or callables
+        ``metric(pred, target) -> 0-d array`` (the batch mean).
+    batch_size : int
+        Samples per forward pass (memory only: the result does not depend on it
+        beyond float rounding).
+    cost : callable, optional
+        The cost function, for the metric ``"cost"``.
+
+    Returns
+    -------
+    dict
+        name -> float, averaged over all samples (one host sync at the end).
+        The model's training/evaluation mode is restored afterwards.
+    """
+    where = "evaluate"
+    batch_size = positive_int("batch_size", batch_size, where)
+    backend = model_backend(model, where)
+    x, y = check_data(data, "data", backend, where)
+    fns = resolve_metrics(metrics, cost, where)
+    if not fns:
+        raise ValueError(f"{where}: no metrics asked for; pass e.g. metrics=['accuracy']")
+    running = {name: RunningMean() for name, _ in fns}
+    with _EvalMode(model):
+        for step, (start, stop) in enumerate(batch_bounds(x.shape[0], batch_size)):
+            pred = model(Tensor(x[start:stop, ...]))
+            yb = Tensor(y[start:stop, ...])
+            for name, fn in fns:
+                running[name].add(batch_value(fn, pred, yb), stop - start, step)
+    for r in running.values():
+        r.sync()
+    return {name: r.mean for name, r in running.items()}
+
+
+def predict(model, x, batch_size: int = 256):
+    """The model's outputs for x, in evaluation mode and without recording gradients.
+
+    Parameters
+    ----------
+    model : gdbp.nn.Module
+    x : array or Tensor
+        Of the model's backend; the first axis indexes samples.
+    batch_size : int
+        Samples per forward pass.
+
+    Returns
+    -------
+    array
+        The outputs, concatenated along the first axis, as an array of the
+        model's backend (no host copy). The model's mode is restored afterwards.
+    """
+    where = "predict"
+    batch_size = positive_int("batch_size", batch_size, where)
+    backend = model_backend(model, where)
+    x, _ = check_data((x, x), "x", backend, where)
+    outs = []
+    with _EvalMode(model):
+        for start, stop in batch_bounds(x.shape[0], batch_size):
+            outs.append(raw(model(Tensor(x[start:stop, ...]))))
+    return outs[0] if len(outs) == 1 else backend.xp.concat(outs, axis=0)

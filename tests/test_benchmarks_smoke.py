@@ -1,0 +1,105 @@
+"""The benchmark suite's correctness check: every implementation agrees at batch 4 (no timing)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# benchmarks/ is a folder of the repository, not part of the installed package.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import problems, run  # noqa: E402
+from benchmarks.suite import IMPLS, TASK_IMPLS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def checked():
+    args = run.parse(["--quick", "--check-only", "--batches", "4"])
+    outcomes, workers_info, failures = run.run(args)
+    return {(c.task, c.impl): o for c, o in outcomes.items()}, workers_info, failures
+
+
+def test_all_implementations_agree_on_loss_and_updated_weights(checked):
+    outcomes, _, failures = checked
+    assert failures == []
+    assert {o.status for o in outcomes.values()} <= {"ok", "skip", "unchecked"}
+    # Every part of the suite, every implementation it names, was asked for.
+    assert set(outcomes) == {(task, impl) for task, impls in TASK_IMPLS.items() for impl in impls}
+
+
+def test_gdbp_and_the_installed_frameworks_were_checked_not_skipped(checked):
+    outcomes, _, _ = checked
+    for task in ("mlp", "tiny"):
+        assert outcomes[(task, "gdbp")].status == "ok", outcomes[(task, "gdbp")].detail
+        assert outcomes[(task, "numpy")].status == "ok"
+    assert outcomes[("mlp", "floor")].status == "unchecked"
+    if importlib.util.find_spec("torch") is not None:
+        for task in ("mlp", "tiny", "adam"):
+            assert outcomes[(task, "torch")].status == "ok", outcomes[(task, "torch")].detail
+    if importlib.util.find_spec("autograd") is not None:
+        assert outcomes[("mlp", "autograd")].status == "ok"
+
+
+def test_skips_say_why(checked):
+    outcomes, _, _ = checked
+    for (task, impl), outcome in outcomes.items():
+        if outcome.status == "skip":
+            assert len(outcome.detail) > 10, f"{task}/{impl} skipped without a reason"
+
+
+def test_workers_share_one_thread_setting(checked):
+    _, workers_info, _ = checked
+    settings = {info["env"]["OPENBLAS_NUM_THREADS"] for info in workers_info.values()}
+    assert len(settings) == 1
+
+
+# --- the comparison itself must be able to fail ------------------------------------------------
+
+
+def _mlp_step_by_hand(batch=4):
+    from benchmarks.impl_numpy import HandMLP
+
+    start = problems.mlp(batch)
+    bench = HandMLP(problems.mlp(batch))
+    bench.step()
+    return start, bench.result()
+
+
+def test_compare_accepts_the_reference_itself():
+    start, ref = _mlp_step_by_hand()
+    assert problems.compare(start, ref, ref) == []
+
+
+def test_compare_catches_a_small_error_in_one_gradient_entry():
+    start, ref = _mlp_step_by_hand()
+    wrong = {"loss": ref["loss"], "params": [p.copy() for p in ref["params"]]}
+    update = wrong["params"][2] - start["params"][2]  # W2's change, -lr * dW2
+    i = np.unravel_index(np.argmax(np.abs(update)), update.shape)
+    wrong["params"][2][i] -= 0.01 * update[i]  # that entry's step off by 1%
+    problems_found = problems.compare(start, ref, wrong)
+    assert len(problems_found) == 1 and problems_found[0].startswith("params[2]")
+
+
+def test_compare_catches_float64_wrong_shapes_and_a_wrong_loss():
+    start, ref = _mlp_step_by_hand()
+    promoted = {"loss": ref["loss"], "params": [p.astype(np.float64) for p in ref["params"]]}
+    assert any("float64" in p for p in problems.compare(start, ref, promoted))
+    transposed = {"loss": ref["loss"], "params": [p.T.copy() for p in ref["params"]]}
+    assert any("shape" in p for p in problems.compare(start, ref, transposed))
+    off = {"loss": ref["loss"] * np.float32(1.001), "params": ref["params"]}
+    assert [p.split(":")[0] for p in problems.compare(start, ref, off)] == ["loss"]
+
+
+def test_every_implementation_has_a_bench_in_its_family_module():
+    import importlib
+
+    from benchmarks.worker import FAMILIES
+
+    for name, impl in IMPLS.items():
+        module = importlib.import_module(FAMILIES[impl.family])
+        for task in impl.labels:
+            assert (task, name) in module.BENCHES
