@@ -24,7 +24,7 @@ def _mlp(w1, w2, x, labels):
 
 def _stable(x):
     xp = x.__array_namespace__()
-    return xp.sum(xp.logsumexp(x, axis=-1) + xp.log_softmax(x * 100.0, axis=0)[0])
+    return xp.sum(xp.logsumexp(x, axis=-1)) + xp.sum(xp.log_softmax(x * 100.0, axis=0)[0, :])
 
 
 def _shapes(x, y):
@@ -35,19 +35,20 @@ def _shapes(x, y):
 
 def _indexing(x, idx):
     xp = x.__array_namespace__()
-    return xp.sum(xp.sin(x[idx]) * x[1:, ::2].sum()) + xp.sum(xp.take(x, idx, axis=0))
+    column = x[:, 1]
+    return xp.sum(xp.sin(column[idx]) * x[1:, ::2].sum()) + xp.sum(xp.take(x, idx, axis=0))
 
 
 def _statistics(x):
     xp = x.__array_namespace__()
-    return xp.sum(xp.std(x, axis=0, correction=1) + xp.prod(x, axis=1)[:3].sum()) + xp.sum(
+    return xp.sum(xp.std(x, axis=0, correction=1) + xp.sum(xp.prod(x, axis=1)[:3])) + xp.sum(
         xp.cumulative_sum(x, axis=1)
     )
 
 
 def _sorting(x):
     xp = x.__array_namespace__()
-    return xp.sum(xp.sort(x, axis=1)[:, :2] * xp.max(x, axis=0)) + xp.sum(xp.where(x > 0, x, 0.1 * x))
+    return xp.sum(xp.sort(x, axis=1)[:, :2] * xp.max(x, axis=1, keepdims=True)) + xp.sum(xp.where(x > 0, x, 0.1 * x))
 
 
 def _host_inputs(seed=0):

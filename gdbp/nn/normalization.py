@@ -164,7 +164,7 @@ class BatchNorm1d(Module):
         else:
             m = self.momentum
         mean = xp.reshape(mean, (self.num_features,))
-        unbiased = xp.reshape(var, (self.num_features,)) * 1.0
+        unbiased = xp.reshape(var, (self.num_features,)) * (n / (n - 1))
         self.running_mean = (1 - m) * self.running_mean + m * mean
         self.running_var = (1 - m) * self.running_var + m * unbiased
 
