@@ -175,9 +175,11 @@ def run(args, make: dict, sync) -> tuple[list, dict, list]:
                     if wrong:
                         failures.append(f"{LABELS[impl]} ({net}, batch {batch}): {'; '.join(wrong)}")
                 log(f"  check {net:<8} batch {batch:<5} {LABELS[impl]:<46} {status}")
+                if failures:
+                    continue
                 # Warm up (allocator pools, cuBLAS handles, kernel caches), then size the blocks.
                 estimate = _time_block(bench, 3, sync)
-                n_warm = max(3, int(0.2 / max(estimate, 1e-6)))
+                n_warm = max(3, int((0.02 if args.quick else 0.2) / max(estimate, 1e-6)))
                 estimate = _time_block(bench, min(n_warm, 200), sync)
                 n = max(1, min(10_000, round(args.block_ms / 1e3 / estimate)))
                 live.append(dict(net=net, batch=batch, impl=impl, bench=bench, n=n, times=[], check=status))

@@ -66,6 +66,10 @@ def run(args) -> tuple[dict, dict, dict]:
     """Check, then time; returns (outcomes by case, worker info, check failures)."""
     outcomes = {c: Outcome(c) for c in cases(args.parts, args.impls, args.batches)}
     families = sorted({c.family for c in outcomes})
+    args.load_start = os.getloadavg()
+    if args.load_start[0] > 0.5 * os.cpu_count():
+        log(f"warning: the machine is busy (load average {args.load_start[0]:.1f} on {os.cpu_count()} cores); "
+            "timings will be noisier than usual")
     with Workers(families, args.threads) as workers:
         workers_info = hello(workers)
         for case, outcome in outcomes.items():
@@ -104,9 +108,9 @@ def results_json(args, outcomes, workers_info) -> dict:
         settings=dict(rounds=args.rounds, block_ms=args.block_ms, threads=args.threads, seed=args.seed,
                       quick=args.quick, batches=args.batches, lr=problems.LR),
         problems=dict(mlp=dict(sizes=problems.MLP_SIZES, cost="softmax cross-entropy, integer labels", update="SGD"),
-                      tiny="sum(relu(x @ W + b)) and its backward pass, x 4x8, W 8x8",
-                      adam=f"one Adam step over {problems.ADAM_COUNT} tensors of {problems.ADAM_SHAPE[0]}x{problems.ADAM_SHAPE[1]}"),
-        machine=report.machine_info(),
+                      tiny="forward and backward pass of sum(relu(x @ W + b)), x 4x8, W 8x8",
+                      adam=f"Adam step over {problems.ADAM_COUNT} tensors of {problems.ADAM_SHAPE[0]}x{problems.ADAM_SHAPE[1]}"),
+        machine=dict(report.machine_info(), load_average=dict(start=args.load_start, end=os.getloadavg())),
         workers=workers_info,
         results=rows,
         skipped=skipped,
@@ -149,7 +153,7 @@ def markdown(data: dict, plot_name: str | None) -> str:
     ):
         task_rows = [r for r in rows if r["task"] == task]
         if task_rows:
-            out += ["", f"### {title}", "", f"{what[0].upper()}{what[1:]}:", ""]
+            out += ["", f"### {title}", "", f"Median time of one {what}, relative to {REFERENCE_LABELS[task]}:", ""]
             out.append(report.table(["implementation", "median", "IQR", "relative"],
                                     [[r["label"], report.fmt_time(r["median"]), report.fmt_time(r["q3"] - r["q1"]), _ratio(r)]
                                      for r in task_rows]))
@@ -160,6 +164,9 @@ def markdown(data: dict, plot_name: str | None) -> str:
         out += ["", f"![time per MLP training step against batch size]({plot_name})"]
     out += ["", f"Reproduce with `make bench` (`{data['command'].strip()}`).", ""]
     return "\n".join(out)
+
+
+REFERENCE_LABELS = {task: IMPLS[REFERENCE].labels[task] for task in TASKS}
 
 
 def _ratio(row) -> str:

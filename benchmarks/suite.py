@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from . import problems
 from .report import summarize
-from .worker import Workers, blocks
+from .worker import WorkerError, Workers, blocks
 
 REFERENCE = "numpy"
 
@@ -96,33 +96,38 @@ def log(msg: str) -> None:
 def check(workers: Workers, outcomes: dict, seed: int) -> list[str]:
     """Run each case's problem for a step (three for Adam) and compare with the reference.
 
+    Every worker works through its own queue of checks, all workers at once.
     Returns the failures (empty when all agree); statuses go into outcomes.
     """
+    asked = []
+    for case, outcome in outcomes.items():
+        if IMPLS[case.impl].checked:
+            asked.append(case)
+        else:
+            outcome.status, outcome.detail = "unchecked", "it computes no cost or update"
+    for case in asked:
+        workers.send(case.family, "check", case.task, case.impl, case.size, seed, problems.check_steps(case.task))
+    answers = {case: workers.receive(case.family) for case in asked}  # each worker answers in the order asked
+    errors = [f"{case.label}: {value}" for case, (status, value) in answers.items() if status == "error"]
+    if errors:
+        raise WorkerError("a worker failed during the correctness check:\n" + "\n".join(errors))
     failures = []
-    groups = {}
-    for case in outcomes:
-        groups.setdefault((case.task, case.size), []).append(case)
-    for (task, size), group in groups.items():
-        steps = problems.check_steps(task)
-        start = problems.make(task, size, seed)
-        _, ref = workers.call(IMPLS[REFERENCE].family, "check", task, REFERENCE, size, seed, steps)
-        for case in group:
-            outcome = outcomes[case]
-            if not IMPLS[case.impl].checked:
-                outcome.status, outcome.detail = "unchecked", "timing only: computes no cost or update"
-                continue
-            if case.impl == REFERENCE:
-                outcome.status = "ok"
-                continue
-            status, value = workers.call(case.family, "check", task, case.impl, size, seed, steps)
-            if status == "skip":
-                outcome.status, outcome.detail = "skip", value
-                continue
-            wrong = problems.compare(start, ref, value)
-            outcome.status = "fail" if wrong else "ok"
-            outcome.detail = "; ".join(wrong)
-            if wrong:
-                failures.append(f"{case.label} ({task}{'' if size is None else f', batch {size}'}): {outcome.detail}")
+    for case in asked:
+        outcome = outcomes[case]
+        status, value = answers[case]
+        if status == "skip":
+            outcome.status, outcome.detail = "skip", value
+            continue
+        if case.impl == REFERENCE:
+            outcome.status = "ok"
+            continue
+        _, ref = answers[Case(case.task, REFERENCE, case.size)]
+        wrong = problems.compare(problems.make(case.task, case.size, seed), ref, value)
+        outcome.status = "fail" if wrong else "ok"
+        outcome.detail = "; ".join(wrong)
+        if wrong:
+            where = case.task if case.size is None else f"{case.task}, batch {case.size}"
+            failures.append(f"{case.label} ({where}): {outcome.detail}")
     return failures
 
 

@@ -234,7 +234,7 @@ class Workers:
                 proc.stdin.close()  # end of requests: the worker returns
             except OSError:
                 pass
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 0.5
         for proc in self.procs.values():
             try:
                 proc.wait(max(0.0, deadline - time.monotonic()))

@@ -94,12 +94,53 @@ def test_compare_catches_float64_wrong_shapes_and_a_wrong_loss():
     assert [p.split(":")[0] for p in problems.compare(start, ref, off)] == ["loss"]
 
 
-def test_every_implementation_has_a_bench_in_its_family_module():
-    import importlib
+# --- the GPU suite: its error path here, its driver logic on CPU stand-ins -------------------------
 
-    from benchmarks.worker import FAMILIES
 
-    for name, impl in IMPLS.items():
-        module = importlib.import_module(FAMILIES[impl.family])
-        for task in impl.labels:
-            assert (task, name) in module.BENCHES
+def test_gpu_suite_without_cuda_says_what_is_missing(tmp_path, capsys):
+    from benchmarks import gpu
+    from gdbp.backends import probe_cuda
+
+    if probe_cuda()[0]:
+        pytest.skip("a CUDA device answers here: the no-GPU message cannot be seen")
+    assert gpu.main(["--out", str(tmp_path / "gpu"), "--quick"]) == 2
+    message = capsys.readouterr().err
+    assert "NVIDIA GPU" in message and "cupy" in message.lower()
+    assert not (tmp_path / "gpu").exists()  # nothing written
+
+
+def test_gpu_suite_checks_times_and_reports_with_cpu_stand_ins(tmp_path):
+    from benchmarks import gpu, report
+    from benchmarks.impl_gdbp import GdbpMLP
+    from benchmarks.impl_numpy import Floor, HandMLP
+
+    make = {"cupy": lambda p: HandMLP(p, xp=np), "floor": lambda p: Floor(p, xp=np),
+            "gdbp": lambda p: GdbpMLP(p, backend="numpy")}
+    args = gpu.parse(["--quick", "--nets", "standard", "--batches", "4", "--rounds", "2", "--block-ms", "1",
+                      "--impls", "gdbp,floor"])
+    assert args.impls[0] == "cupy"  # the reference is always there, first
+    rows, skipped, failures = gpu.run(args, make, sync=lambda: None)
+    assert failures == [] and skipped == {}
+    assert {(r["impl"], r["check"]) for r in rows} == {("cupy", "ok"), ("gdbp", "ok"), ("floor", "timing only")}
+    assert all(r["n"] == 2 and r["median"] > 0 for r in rows)  # one sample per round
+    data = dict(date=report.now(), command="test", settings=dict(rounds=2, nets=args.nets), machine=report.machine_info(),
+                gpu=dict(gpu="stand-in", gpu_memory_gib=0, cuda_runtime=0, cuda_driver=0, cupy="-", gdbp="-"),
+                results=rows, skipped=skipped)
+    text = gpu.write_outputs(tmp_path, data)
+    assert "| gdbp on CuPy" in text and "batch 4" in text
+    assert (tmp_path / "gpu.json").exists() and (tmp_path / "gpu.md").read_text() == text
+
+
+def test_gpu_suite_catches_a_wrong_implementation():
+    from benchmarks import gpu
+    from benchmarks.impl_numpy import HandMLP
+
+    class Wrong(HandMLP):
+        def step(self):
+            super().step()
+            self.W[0] *= np.float32(1.01)  # a wrong update of the first layer
+
+    args = gpu.parse(["--nets", "standard", "--batches", "4", "--impls", "gdbp"])
+    make = {"cupy": lambda p: HandMLP(p, xp=np), "gdbp": lambda p: Wrong(p, xp=np)}
+    rows, _, failures = gpu.run(args, make, sync=lambda: None)
+    assert rows == [] and len(failures) == 1 and "params[0]" in failures[0]

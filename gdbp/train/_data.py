@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import operator
 
 from .. import backends
 from ..backprop import ShapeError, Tensor
 
-__all__ = ["raw", "positive_int", "model_backend", "check_data", "batch_bounds", "take_rows"]
+__all__ = ["raw", "positive_int", "model_backend", "check_array", "check_data", "batch_bounds", "take_rows"]
 
 
 def raw(x):
@@ -47,15 +46,25 @@ def model_backend(model, where: str):
     return found
 
 
-def _array(value, what: str, where: str):
+def check_array(value, what: str, backend, where: str):
+    """The backend array of ``value`` (an array or Tensor with a sample axis), checked to live on ``backend``."""
     value = raw(value)
-    if backends.backend_of(value) is None:
+    found = backends.backend_of(value)
+    if found is None:
         raise TypeError(
             f"{where}: {what} must be an array of the model's backend or a gdbp.Tensor, got "
             f"{type(value).__name__}; make one with gdbp.tensor(...) or gdbp.transfer(array, backend)"
         )
+    if found is not backend:
+        name = what.split()[-1]
+        raise backends.BackendMismatchError(
+            f"{where}: {what} lives on {found.spec} but the model's parameters live on {backend.spec}; "
+            f"move the model with model.to({found.spec!r}) or the data with gdbp.transfer({name}, {backend.spec!r})"
+        )
     if value.ndim < 1:
         raise ShapeError(f"{where}: {what} must have a leading sample axis, got a 0-d array")
+    if value.shape[0] == 0:
+        raise ValueError(f"{where}: {what} holds no samples")
     return value
 
 
@@ -75,32 +84,19 @@ def check_data(data, what: str, backend, where: str):
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{where}: {what} must be a pair (x, y) of arrays, got {type(data).__name__}")
-    x = _array(data[0], f"{what} x", where)
-    y = _array(data[1], f"{what} y", where)
-    for name, a in (("x", x), ("y", y)):
-        b = backends.backend_of(a)
-        if b is not backend:
-            raise backends.BackendMismatchError(
-                f"{where}: {what} {name} lives on {b.spec} but the model's parameters live on {backend.spec}; "
-                f"move the model with model.to({b.spec!r}) or the data with gdbp.transfer({name}, {backend.spec!r})"
-            )
-    if x.shape[0] != y.shape[0]:
+    x = raw(data[0])
+    y = raw(data[1])
+    if backends.is_array(x) and backends.is_array(y) and x.ndim >= 1 and y.ndim >= 1 and x.shape[0] != y.shape[0]:
         raise ShapeError(
             f"{where}: {what} has {x.shape[0]} samples in x but {y.shape[0]} in y "
             f"(shapes {tuple(x.shape)} and {tuple(y.shape)}): their first dimensions must match"
         )
-    if x.shape[0] == 0:
-        raise ValueError(f"{where}: {what} holds no samples")
-    return x, y
+    return check_array(x, f"{what} x", backend, where), check_array(y, f"{what} y", backend, where)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     """(start, stop) of each minibatch; the last one may be smaller."""
     return [(start, min(n, start + batch_size)) for start in range(0, n, batch_size)]
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)
 
 
 def take_rows(xp, a, order, start: int, stop: int):

@@ -25,10 +25,14 @@ SPLIT_SEED = 0
 OPTIMIZERS = {
     "adam": ("Adam", 1e-3, {}),
     "adamw": ("AdamW", 1e-3, {}),
-    "sgd": ("SGD", 0.05, {"momentum": 0.9}),
+    "sgd": ("SGD", 0.1, {}),
+    "momentum": ("SGD", 0.05, {"momentum": 0.9}),
     "rmsprop": ("RMSprop", 1e-3, {}),
     "adagrad": ("Adagrad", 0.05, {}),
 }
+
+#: The defaults of run_demo (also what ``None`` means for each).
+DEFAULTS = {"epochs": 30, "batch_size": 32, "optimizer": "adam"}
 
 
 def _require_demo_extras():
@@ -78,8 +82,8 @@ def _model(backend, seed: int, hidden: int):
     )
 
 
-def run_demo(backend="auto", epochs: int = 30, batch_size: int = 32, lr: float | None = None,
-             optimizer: str = "adam", seed: int = 0, out="runs/demo", progress: bool = True,
+def run_demo(backend="auto", epochs: int | None = 30, batch_size: int | None = 32, lr: float | None = None,
+             optimizer: str | None = "adam", seed: int = 0, out="runs/demo", progress: bool = True,
              hidden: int = 128, verbose: bool = True) -> dict:
     """Train an MLP on the handwritten digits and report its test accuracy.
 
@@ -88,12 +92,15 @@ def run_demo(backend="auto", epochs: int = 30, batch_size: int = 32, lr: float |
     backend : str
         ``"auto"`` (CuPy when a CUDA device answers, else NumPy) or any spec
         :func:`gdbp.backends.resolve` accepts.
-    epochs : int
-    batch_size : int
+    epochs : int, optional
+        Default 30.
+    batch_size : int, optional
+        Default 32.
     lr : float, optional
-        The learning rate (default: 1e-3 for Adam, AdamW and RMSprop, 0.05
-        for SGD with momentum 0.9 and for Adagrad).
-    optimizer : {"adam", "adamw", "sgd", "rmsprop", "adagrad"}
+        The learning rate (default: 1e-3 for Adam, AdamW and RMSprop, 0.1
+        for plain SGD, 0.05 for SGD with momentum 0.9 and for Adagrad).
+    optimizer : {"adam", "adamw", "sgd", "momentum", "rmsprop", "adagrad"}, optional
+        Default "adam".
     seed : int
         Seeds the initial weights and the shuffling (the split is fixed).
     out : str or os.PathLike
@@ -125,7 +132,9 @@ def run_demo(backend="auto", epochs: int = 30, batch_size: int = 32, lr: float |
     from .loop import evaluate, fit
 
     say = print if verbose else (lambda *a, **k: None)
-    name = str(optimizer).lower()
+    epochs = DEFAULTS["epochs"] if epochs is None else epochs
+    batch_size = DEFAULTS["batch_size"] if batch_size is None else batch_size
+    name = str(DEFAULTS["optimizer"] if optimizer is None else optimizer).lower()
     if name not in OPTIMIZERS:
         raise ValueError(f"run_demo: unknown optimizer {optimizer!r}; choose among {sorted(OPTIMIZERS)}")
     cls_name, default_lr, kwargs = OPTIMIZERS[name]

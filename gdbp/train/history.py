@@ -20,8 +20,8 @@ class History:
         One list per name, aligned with ``epochs``: ``"cost"`` and each
         training metric (averaged over the epoch's minibatches, in training
         mode), ``"val_cost"`` and ``"val_<metric>"`` (computed after the
-        epoch, in evaluation mode), ``"lr"`` (the learning rate the epoch
-        trained with) and ``"seconds"`` (the epoch's wall time, validation
+        epoch, in evaluation mode), ``"lr"`` (the learning rate at the start
+        of the epoch) and ``"seconds"`` (the epoch's wall time, validation
         included).
 
     Examples

@@ -20,7 +20,7 @@ import time
 
 from .. import backends
 from ..backprop import Tensor, no_grad
-from ._data import batch_bounds, check_data, model_backend, positive_int, raw, take_rows
+from ._data import batch_bounds, check_array, check_data, model_backend, positive_int, raw, take_rows
 from .callbacks import LRSchedule, Run
 from .history import History
 from .metrics import RunningMean, batch_value, resolve_metrics
@@ -35,7 +35,10 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     """Train a model by minibatch gradient descent.
 
     Each step: ``pred = model(x_batch)``, ``c = cost(pred, y_batch)``,
-    ``c.backward()``, ``optimizer.step()``.
+    ``c.backward()``, ``optimizer.step()``. The model is put in training
+    mode (``model.train()``) at the start of every epoch and stays in it;
+    validation runs in evaluation mode, after which each module's mode is
+    restored.
 
     Parameters
     ----------
@@ -140,7 +143,7 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
                                   batch_size=max(batch_size, 256), cost=cost)
                 logs.update({f"val_{name}": v for name, v in scores.items()})
                 if bar is not None:
-                    bar.show(n, logs)
+                    bar.show_validation({k: v for k, v in logs.items() if k.startswith("val_")})
         finally:
             if bar is not None:
                 bar.close()
@@ -307,7 +310,7 @@ def predict(model, x, batch_size: int = 256):
     where = "predict"
     batch_size = positive_int("batch_size", batch_size, where)
     backend = model_backend(model, where)
-    x, _ = check_data((x, x), "x", backend, where)
+    x = check_array(x, "x", backend, where)
     outs = []
     with _EvalMode(model):
         for start, stop in batch_bounds(x.shape[0], batch_size):

@@ -36,7 +36,7 @@ def _tqdm():
 
 
 class EpochBar:
-    """A bar for one epoch: ``epoch 3/30  40/43 [cost=0.1234, samples/s=51234]``.
+    """A bar for one epoch: ``epoch 3/30: 93%|###  | 40/43 [00:01<00:00, cost 0.1234, acc 0.97, 51.2k samples/s]``.
 
     Parameters
     ----------
@@ -48,6 +48,8 @@ class EpochBar:
         Default ``sys.stderr``.
     """
 
+    _FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
     def __init__(self, epoch: int, epochs: int, steps: int, stream=None):
         tqdm = _tqdm()
         self._bar = tqdm(
@@ -57,19 +59,34 @@ class EpochBar:
             file=sys.stderr if stream is None else stream,
             leave=True,
             dynamic_ncols=True,
+            bar_format=self._FORMAT,
         )
         self._start = time.perf_counter()
+        self._values: dict = {}
+        self._rate = ""
 
     def step(self) -> None:
         self._bar.update(1)
 
     def show(self, samples: int, values: dict) -> None:
-        """Show running values (already on the host) and the throughput so far."""
+        """Show running training values (already on the host) and the throughput so far."""
         elapsed = time.perf_counter() - self._start
-        post = {k: f"{v:.4g}" for k, v in values.items()}
         if elapsed > 0:
-            post["samples/s"] = f"{samples / elapsed:.0f}"
-        self._bar.set_postfix(post, refresh=True)
+            rate = samples / elapsed
+            self._rate = f"{rate / 1000:.1f}k samples/s" if rate >= 1000 else f"{rate:.0f} samples/s"
+        self._values = dict(values)
+        self._refresh()
+
+    def show_validation(self, values: dict) -> None:
+        """Add the validation values at the end of the epoch (the throughput stays the training one)."""
+        self._values.update(values)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        parts = [f"{k.replace('accuracy', 'acc')} {v:.4g}" for k, v in self._values.items()]
+        if self._rate:
+            parts.append(self._rate)
+        self._bar.set_postfix_str(", ".join(parts), refresh=True)
 
     def close(self) -> None:
         self._bar.close()
