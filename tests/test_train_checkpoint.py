@@ -259,12 +259,7 @@ def _run(tmp_path, *args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("dropout", [
-    False,
-    pytest.param(True, marks=pytest.mark.skipif(
-        not hasattr(nn.Dropout, "rng_state"),
-        reason="gdbp.nn.Dropout exposes no rng_state()/set_rng_state(): its mask stream cannot be checkpointed")),
-])
+@pytest.mark.parametrize("dropout", [False, True])
 def test_resume_in_a_new_process_equals_an_uninterrupted_run(tmp_path, dropout):
     path = str(tmp_path / "after-epoch-1.safetensors")
     flag = "1" if dropout else "0"

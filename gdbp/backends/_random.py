@@ -90,6 +90,14 @@ class HostGenerator:
         dtype = target.xp.int64 if dtype is None else dtype
         return transfer(self._g.integers(low, high, _shape(shape)).astype(numpy_dtype(target, dtype)), target)
 
+    def get_state(self) -> dict:
+        """The generator's state, as JSON-ready Python values."""
+        return self._g.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state taken by :meth:`get_state`."""
+        self._g.bit_generator.state = state
+
     def seed_int(self) -> int:
         """A fresh seed (a Python int) for another stream, drawn from this one."""
         return int(self._g.integers(0, 2**63 - 1))
@@ -111,6 +119,12 @@ class _BoundHost:
     def random(self, shape, dtype=None):
         return self._host.random(shape, backend=self.backend, dtype=dtype)
 
+    def get_state(self):
+        return self._host.get_state()
+
+    def set_state(self, state) -> None:
+        self._host.set_state(state)
+
 
 class _CupyStream:
     """CuPy's own generator, on the backend's GPU."""
@@ -127,6 +141,14 @@ class _CupyStream:
         dtype = numpy_dtype(self.backend, dtype)
         with self.backend.device:
             return self._g.random(_shape(shape), dtype=dtype)
+
+    def get_state(self):
+        raise NotImplementedError(
+            "CuPy's generator does not expose its state, so a CuPy stream cannot be saved; "
+            "a resumed run restarts its masks from the seed"
+        )
+
+    set_state = get_state
 
 
 class _TorchStream:
@@ -145,6 +167,12 @@ class _TorchStream:
         dtype = self._torch.float32 if dtype is None else dtype
         return self._torch.rand(_shape(shape), generator=self._g, device=self.backend.device, dtype=dtype)
 
+    def get_state(self):
+        return self._g.get_state().tolist()
+
+    def set_state(self, state) -> None:
+        self._g.set_state(self._torch.tensor(state, dtype=self._torch.uint8))
+
 
 def device_rng(seed: int, backend=None):
     """A seeded stream of U[0, 1) draws made where ``backend``'s arrays live.
@@ -160,7 +188,9 @@ def device_rng(seed: int, backend=None):
     -------
     object
         With ``.random(shape, dtype=None)`` giving an array of the backend
-        (float32 unless ``dtype`` says otherwise), and ``.backend``, ``.seed``.
+        (float32 unless ``dtype`` says otherwise), ``.backend``, ``.seed``,
+        and ``get_state()`` / ``set_state(state)`` (JSON-ready values; not
+        available for CuPy, whose generator does not expose its state).
 
     Notes
     -----

@@ -84,10 +84,24 @@ class Dropout(Module):
         self.p = _check_p(p)
         self.seed = seed if seed is not None else init.default_rng().seed_int()
         self._stream = None
+        self._saved_state = None  # restored into the stream when it is next made
 
     def reset(self) -> None:
         """Restart the stream of masks from the seed."""
         self._stream = None
+        self._saved_state = None
+
+    def rng_state(self) -> dict:
+        """The seed and the position in the stream of masks (saved by :func:`gdbp.save`)."""
+        if self._stream is None:
+            return {"seed": self.seed, "stream": self._saved_state}
+        return {"seed": self.seed, "stream": self._stream.get_state()}
+
+    def set_rng_state(self, state: dict) -> None:
+        """Continue the stream of masks from a state taken by :meth:`rng_state`."""
+        self.seed = int(state["seed"])
+        self._stream = None
+        self._saved_state = state.get("stream")
 
     def forward(self, x):
         if not self.training or self.p == 0.0:
@@ -95,6 +109,9 @@ class Dropout(Module):
         backend = _backend(x)
         if self._stream is None or self._stream.backend is not backend:
             self._stream = backends.device_rng(self.seed, backend)
+            if self._saved_state is not None:
+                self._stream.set_state(self._saved_state)
+                self._saved_state = None
         return dropout(x, self.p, True, rng=self._stream)
 
     def extra_repr(self):
