@@ -218,19 +218,8 @@ def markdown(data) -> str:
         rows = [r for r in data["results"] if r["net"] == net]
         if not rows:
             continue
-        batches = sorted({r["batch"] for r in rows})
-        by_label = {}
-        for r in rows:
-            by_label.setdefault(r["label"], {})[r["batch"]] = r
-        header = ["implementation"] + [f"batch {b}" for b in batches]
-        out += [f"### MLP {'-'.join(map(str, NETS[net]))} training step", "",
-                "Time relative to hand-written CuPy (lower is faster):", ""]
-        out.append(report.table(header, [[label] + [f"{c[b]['ratio']:.2f}" if b in c else "-" for b in batches]
-                                          for label, c in by_label.items()]))
-        out += ["", "Median time per step (interquartile range as a share of the median):", ""]
-        out.append(report.table(header, [[label] + [report.fmt_cell(c[b]) if b in c else "-" for b in batches]
-                                          for label, c in by_label.items()]))
-        out.append("")
+        out += [f"### MLP {'-'.join(map(str, NETS[net]))} training step", ""]
+        out += report.batch_tables(rows, LABELS[REFERENCE]) + [""]
     if data["skipped"]:
         out += ["Skipped:", ""] + [f"- {k}: {v}" for k, v in data["skipped"].items()] + [""]
     out.append(f"Reproduce with `benchmarks/gpu_check.sh OUT_DIR` (`{data['command']}`).")

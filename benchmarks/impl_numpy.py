@@ -55,6 +55,7 @@ class _Buffers:
         n = self.x.shape[0]
         dtype = self.x.dtype
         widths = [W.shape[0] for W in self.W]
+        # Zeros, not empty: the product timings below must not run on garbage (NaN, subnormals).
         # h[k] is the input of layer k (h[0] = x); h[L] holds the logits.
         self.h = [self.x] + [xp.zeros((n, w), dtype=dtype) for w in widths]
         # dz[k]: gradient of the cost with respect to layer k's pre-activation.
@@ -73,8 +74,9 @@ class _Buffers:
         self.weight_products = [self._product(f"dW{k + 1} = dz{k + 1}.T @ h{k}", self.dz[k].T, self.h[k], self.dW[k])
                                 for k in range(L)]
         # No gradient is needed for the input x: L - 1 products, 3L - 1 in all (8 for three layers).
-        self.input_products = [None] + [self._product(f"dh{k} = dz{k + 1} @ W{k + 1}", self.dz[k], self.W[k], self.dz[k - 1])
-                                        for k in range(1, L)]
+        self.input_products = [None] + [
+            self._product(f"dh{k} = dz{k + 1} @ W{k + 1}", self.dz[k], self.W[k], self.dz[k - 1]) for k in range(1, L)
+        ]
 
     def _product(self, label, a, b, out):
         choice, f = _fastest_product(self.xp, a, b, out)

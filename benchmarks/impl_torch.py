@@ -54,7 +54,10 @@ class TorchMLP:
         self.loss = loss
 
     def result(self):
-        return {"loss": self.loss.detach().cpu().numpy(), "params": [p.detach().cpu().numpy().copy() for p in self.params]}
+        return {
+            "loss": self.loss.detach().cpu().numpy(),
+            "params": [p.detach().cpu().numpy().copy() for p in self.params],
+        }
 
 
 class TorchSequentialMLP:

@@ -104,6 +104,26 @@ def table(header: list[str], rows: list[list[str]], align_right_from: int = 1) -
     return "\n".join(lines)
 
 
+def batch_tables(rows: list[dict], reference: str) -> list[str]:
+    """Two markdown tables of rows over batch sizes: ratios to the reference, then absolute medians."""
+    batches = sorted({r["batch"] for r in rows})
+    by_label = {}
+    for r in rows:
+        by_label.setdefault(r["label"], {})[r["batch"]] = r
+    header = ["implementation"] + [f"batch {b}" for b in batches]
+
+    def ratio(r):
+        return "-" if r is None or r.get("ratio") is None else f"{r['ratio']:.2f}"
+
+    ratios = [[label] + [ratio(cells.get(b)) for b in batches] for label, cells in by_label.items()]
+    medians = [[label] + [fmt_cell(cells[b]) if b in cells else "-" for b in batches]
+               for label, cells in by_label.items()]
+    return [
+        f"Time relative to {reference} (lower is faster):", "", table(header, ratios), "",
+        "Median time per step (interquartile range as a share of the median):", "", table(header, medians),
+    ]
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write atomically: a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")

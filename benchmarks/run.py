@@ -21,14 +21,15 @@ from pathlib import Path
 
 from . import problems, report
 from .suite import IMPLS, REFERENCE, TASKS, Outcome, cases, check, hello, log, time_rounds
-from .worker import Workers
+from .worker import WorkerError, Workers
 
 DEFAULT_BATCHES = (1, 16, 128, 1024)
 
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="a short smoke run: few, short rounds; output to a temporary folder")
+    p.add_argument("--quick", action="store_true",
+                   help="a short smoke run: few, short rounds; output to a temporary folder")
     p.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)),
                    help="MLP batch sizes, comma-separated (default: %(default)s)")
     p.add_argument("--impls", default=",".join(IMPLS),
@@ -36,7 +37,8 @@ def parse(argv):
                         f"{REFERENCE} always runs, as the reference")
     p.add_argument("--parts", default=",".join(TASKS), help="parts of the suite (default: %(default)s)")
     p.add_argument("--rounds", type=int, help="timing rounds (default: 20; 3 with --quick)")
-    p.add_argument("--block-ms", type=float, help="milliseconds of steps per case per round (default: 150; 15 with --quick)")
+    p.add_argument("--block-ms", type=float,
+                   help="milliseconds of steps per case per round (default: 120; 15 with --quick)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="BLAS/OpenMP threads for every framework (default: the number of cores, %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, data and the order of blocks")
@@ -58,11 +60,11 @@ def parse(argv):
     if args.rounds is None:
         args.rounds = 3 if args.quick else 20
     if args.block_ms is None:
-        args.block_ms = 15.0 if args.quick else 150.0
+        args.block_ms = 15.0 if args.quick else 120.0
     return args
 
 
-def run(args) -> tuple[dict, dict, dict]:
+def run(args) -> tuple[dict, dict, list]:
     """Check, then time; returns (outcomes by case, worker info, check failures)."""
     outcomes = {c: Outcome(c) for c in cases(args.parts, args.impls, args.batches)}
     families = sorted({c.family for c in outcomes})
@@ -80,7 +82,7 @@ def run(args) -> tuple[dict, dict, dict]:
         log("correctness check (one step from the same start; Adam: three)")
         failures = check(workers, live, args.seed)
         for case, outcome in outcomes.items():
-            mark = {"ok": "ok", "skip": "skipped", "fail": "FAILED", "unchecked": "timing only"}.get(outcome.status, outcome.status)
+            mark = {"skip": "skipped", "fail": "FAILED", "unchecked": "timing only"}.get(outcome.status, outcome.status)
             size = "" if case.size is None else f" batch {case.size}"
             log(f"  {case.task}{size:<11} {case.label:<42} {mark}{': ' + outcome.detail if outcome.detail else ''}")
         if failures or args.check_only:
@@ -107,9 +109,11 @@ def results_json(args, outcomes, workers_info) -> dict:
         command="python -m benchmarks.run " + " ".join(args.argv),
         settings=dict(rounds=args.rounds, block_ms=args.block_ms, threads=args.threads, seed=args.seed,
                       quick=args.quick, batches=args.batches, lr=problems.LR),
-        problems=dict(mlp=dict(sizes=problems.MLP_SIZES, cost="softmax cross-entropy, integer labels", update="SGD"),
-                      tiny="forward and backward pass of sum(relu(x @ W + b)), x 4x8, W 8x8",
-                      adam=f"Adam step over {problems.ADAM_COUNT} tensors of {problems.ADAM_SHAPE[0]}x{problems.ADAM_SHAPE[1]}"),
+        problems=dict(
+            mlp=dict(sizes=problems.MLP_SIZES, cost="softmax cross-entropy from integer labels", update="SGD"),
+            tiny="forward and backward pass of sum(relu(x @ W + b)), x 4x8, W 8x8",
+            adam="Adam step over {} tensors of {}x{}".format(problems.ADAM_COUNT, *problems.ADAM_SHAPE),
+        ),
         machine=dict(report.machine_info(), load_average=dict(start=args.load_start, end=os.getloadavg())),
         workers=workers_info,
         results=rows,
@@ -118,48 +122,35 @@ def results_json(args, outcomes, workers_info) -> dict:
 
 
 def markdown(data: dict, plot_name: str | None) -> str:
-    m = data["machine"]
-    versions = {k: v for w in data["workers"].values() for k, v in w.items() if k in ("gdbp", "numpy", "torch", "autograd")}
-    s = data["settings"]
+    """The README-ready report: machine, MLP tables, tiny-graph and Adam tables, skips, plot."""
+    m, s, rows = data["machine"], data["settings"], data["results"]
+    versions = {k: v for w in data["workers"].values() for k, v in w.items() if k in ("gdbp", "torch", "autograd")}
     out = [
         "## Benchmarks (CPU)",
         "",
         f"{m['cpu']}, {m['cores']} cores, {s['threads']} BLAS/OpenMP thread(s) for every framework; "
         f"NumPy {m['numpy']} with {m['numpy_blas']}; Python {m['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if k != "numpy") + f". {data['date'][:10]}.",
+        + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + f". {data['date'][:10]}.",
         "",
         f"Median over {s['rounds']} interleaved rounds, each framework in its own process; "
         "all implementations first checked to give the same loss and updated weights (float32).",
     ]
-    rows = data["results"]
-    if any(r["task"] == "mlp" for r in rows):
+    mlp = [r for r in rows if r["task"] == "mlp"]
+    if mlp:
         sizes = "-".join(map(str, data["problems"]["mlp"]["sizes"]))
-        batches = sorted({r["batch"] for r in rows if r["task"] == "mlp"})
-        by_label = {}
-        for r in rows:
-            if r["task"] == "mlp":
-                by_label.setdefault(r["label"], {})[r["batch"]] = r
-        header = ["implementation"] + [f"batch {b}" for b in batches]
         out += ["", f"### MLP {sizes} training step", "",
-                "One whole step (forward, softmax cross-entropy, backward, SGD update), "
-                "time relative to hand-written NumPy (lower is faster):", ""]
-        out.append(report.table(header, [[label] + [_ratio(cells.get(b)) for b in batches] for label, cells in by_label.items()]))
-        out += ["", "Median time per step (interquartile range as a share of the median):", ""]
-        out.append(report.table(header, [[label] + [report.fmt_cell(cells[b]) if b in cells else "-" for b in batches]
-                                          for label, cells in by_label.items()]))
-    for task, title, what in (
-        ("tiny", "Framework overhead: a tiny graph", data["problems"]["tiny"]),
-        ("adam", "Optimizer step alone: Adam", data["problems"]["adam"]),
-    ):
+                "One whole step: forward, softmax cross-entropy, backward, SGD update.", ""]
+        out += report.batch_tables(mlp, REFERENCE_LABELS["mlp"])
+    for task, title in (("tiny", "Framework overhead: a tiny graph"), ("adam", "Optimizer step alone: Adam")):
         task_rows = [r for r in rows if r["task"] == task]
         if task_rows:
+            what = data["problems"][task]
             out += ["", f"### {title}", "", f"Median time of one {what}, relative to {REFERENCE_LABELS[task]}:", ""]
-            out.append(report.table(["implementation", "median", "IQR", "relative"],
-                                    [[r["label"], report.fmt_time(r["median"]), report.fmt_time(r["q3"] - r["q1"]), _ratio(r)]
-                                     for r in task_rows]))
+            cells = [[r["label"], report.fmt_time(r["median"]), report.fmt_time(r["q3"] - r["q1"]), f"{r['ratio']:.2f}"]
+                     for r in task_rows]
+            out.append(report.table(["implementation", "median", "IQR", "relative"], cells))
     if data["skipped"]:
-        out += ["", "Skipped:", ""]
-        out += [f"- {name}: {why}" for name, why in data["skipped"].items()]
+        out += ["", "Skipped:", ""] + [f"- {name}: {why}" for name, why in data["skipped"].items()]
     if plot_name:
         out += ["", f"![time per MLP training step against batch size]({plot_name})"]
     out += ["", f"Reproduce with `make bench` (`{data['command'].strip()}`).", ""]
@@ -167,12 +158,6 @@ def markdown(data: dict, plot_name: str | None) -> str:
 
 
 REFERENCE_LABELS = {task: IMPLS[REFERENCE].labels[task] for task in TASKS}
-
-
-def _ratio(row) -> str:
-    if row is None or row.get("ratio") is None:
-        return "-"
-    return f"{row['ratio']:.2f}"
 
 
 def write_outputs(args, data) -> Path:
@@ -184,7 +169,7 @@ def write_outputs(args, data) -> Path:
         if r["task"] == "mlp":
             mlp.setdefault(r["label"], []).append((r["batch"], r))
     if mlp and not args.no_plot:
-        why = report.plot(out / "latest.png", mlp, title="MLP training step (CPU)", reference=IMPLS[REFERENCE].labels["mlp"])
+        why = report.plot(out / "latest.png", mlp, title="MLP training step (CPU)", reference=REFERENCE_LABELS["mlp"])
         if why:
             log(why)
         else:
@@ -202,7 +187,11 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
     args.argv = argv
-    outcomes, workers_info, failures = run(args)
+    try:
+        outcomes, workers_info, failures = run(args)
+    except WorkerError as exc:
+        log(f"benchmark aborted: {exc}")
+        return 1
     if failures:
         log("correctness check FAILED; nothing was timed:")
         for f in failures:

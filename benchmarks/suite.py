@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import statistics
 import sys
 from dataclasses import dataclass, field
 
@@ -80,7 +81,6 @@ class Outcome:
     case: Case
     status: str = "pending"  # ok, skip, fail, unchecked
     detail: str = ""
-    step_estimate: float | None = None
     block: tuple | None = None
     times: list = field(default_factory=list)
     products: dict | None = None
@@ -132,7 +132,12 @@ def check(workers: Workers, outcomes: dict, seed: int) -> list[str]:
 
 
 def time_rounds(workers: Workers, outcomes: dict, seed: int, rounds: int, block_s: float, warm_s: float) -> None:
-    """Interleaved timing: each round runs one block of every case, in a fresh random order."""
+    """Interleaved timing: every round visits every worker, in a fresh random order.
+
+    A worker times one block of each of its cases (in random order) per
+    visit; block sizes follow the median step time measured so far, so that
+    each block lasts about block_s.
+    """
     live = [c for c, o in outcomes.items() if o.status in ("ok", "unchecked")]
     for case in live:
         outcome = outcomes[case]
@@ -140,22 +145,30 @@ def time_rounds(workers: Workers, outcomes: dict, seed: int, rounds: int, block_
         if status == "skip":
             outcome.status, outcome.detail = "skip", value
             continue
-        outcome.step_estimate = value
         outcome.block = blocks(value, block_s)
         _, outcome.products = workers.call(case.family, "info", case.key)
-    live = [c for c in live if outcomes[c].status != "skip"]
-    estimate = rounds * sum(outcomes[c].step_estimate * sum(outcomes[c].block) + 0.05 for c in live)
-    log(f"timing {len(live)} cases x {rounds} rounds (about {estimate:.0f} s)")
-    order = random.Random(seed)
-    for r in range(rounds):
-        order.shuffle(live)
-        for case in live:
-            outcome = outcomes[case]
-            _, times = workers.call(case.family, "time", case.key, *outcome.block)
-            outcome.times += times
-        log(f"  round {r + 1}/{rounds} done")
+    by_family = {}
     for case in live:
-        workers.call(case.family, "drop", case.key)
+        if outcomes[case].status != "skip":
+            by_family.setdefault(case.family, []).append(case)
+    per_round = sum(len(group) for group in by_family.values()) * block_s * 1.05 + 0.15 * len(by_family)
+    log(f"timing {sum(map(len, by_family.values()))} cases x {rounds} rounds (about {rounds * per_round:.0f} s)")
+    order = random.Random(seed)
+    families = list(by_family)
+    for r in range(rounds):
+        order.shuffle(families)
+        for family in families:
+            group = by_family[family]
+            order.shuffle(group)
+            _, results = workers.call(family, "time_many", [(c.key, *outcomes[c].block) for c in group])
+            for case, times in zip(group, results):
+                outcome = outcomes[case]
+                outcome.times += times
+                outcome.block = blocks(statistics.median(outcome.times), block_s)
+        log(f"  round {r + 1}/{rounds} done")
+    for group in by_family.values():
+        for case in group:
+            workers.call(case.family, "drop", case.key)
 
 
 def hello(workers: Workers) -> dict:

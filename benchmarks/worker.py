@@ -5,14 +5,13 @@ the parent sends one block of work at a time to one worker while the others
 wait on their pipes, idle. Every worker gets the same thread settings
 (OMP/OpenBLAS/MKL environment variables, and torch.set_num_threads).
 
-After each block the worker waits until its own process is quiet before it
+After its blocks the worker waits until its own process is quiet before it
 answers: OpenBLAS's helper threads keep spinning for about 0.1 s after the
-last product, and would otherwise steal a core from the next worker's block.
+last product, and would otherwise steal a core from the next worker's blocks.
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
 import math
 import os
@@ -108,23 +107,29 @@ class _Server:
             bench.step()
         return bench.result()
 
-    def build(self, key, seed, warm_s, min_steps=3):
-        """Build a bench, warm it up for warm_s, return its typical step time."""
+    def build(self, key, seed, warm_s, min_steps=5):
+        """Build a bench and warm it up for warm_s; return its step time once warm."""
         task, impl, size = key
         bench = self.benches[key] = self.make(task, impl, size, seed)
         times = _time_steps(bench, min_steps)
         while sum(times) < warm_s:
-            times += _time_steps(bench, max(1, len(times)))
+            times += _time_steps(bench, len(times))
         settle()
-        return statistics.median(times[len(times) // 2:])
+        return statistics.median(times[-max(3, len(times) // 3):])
 
-    def time(self, key, n_warm, n):
-        bench = self.benches[key]
-        gc.collect()
-        _time_steps(bench, n_warm)
-        times = _time_steps(bench, n)
+    def time_many(self, blocks):
+        """Time blocks of several benches back to back, [(key, n_warm, n)] -> [step times of each].
+
+        One settle at the end: consecutive blocks in one process meet only
+        its own thread pool, as the steps of one training loop do.
+        """
+        out = []
+        for key, n_warm, n in blocks:
+            bench = self.benches[key]
+            _time_steps(bench, n_warm)
+            out.append(_time_steps(bench, n))
         settle()
-        return times
+        return out
 
     def info(self, key):
         return getattr(self.benches[key], "products", None)

@@ -13,7 +13,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks import problems, run  # noqa: E402
-from benchmarks.suite import IMPLS, TASK_IMPLS  # noqa: E402
+from benchmarks.suite import TASK_IMPLS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,8 @@ def test_gpu_suite_checks_times_and_reports_with_cpu_stand_ins(tmp_path):
     assert failures == [] and skipped == {}
     assert {(r["impl"], r["check"]) for r in rows} == {("cupy", "ok"), ("gdbp", "ok"), ("floor", "timing only")}
     assert all(r["n"] == 2 and r["median"] > 0 for r in rows)  # one sample per round
-    data = dict(date=report.now(), command="test", settings=dict(rounds=2, nets=args.nets), machine=report.machine_info(),
+    data = dict(date=report.now(), command="test", settings=dict(rounds=2, nets=args.nets),
+                machine=report.machine_info(),
                 gpu=dict(gpu="stand-in", gpu_memory_gib=0, cuda_runtime=0, cuda_driver=0, cupy="-", gdbp="-"),
                 results=rows, skipped=skipped)
     text = gpu.write_outputs(tmp_path, data)
@@ -144,3 +145,23 @@ def test_gpu_suite_catches_a_wrong_implementation():
     make = {"cupy": lambda p: HandMLP(p, xp=np), "gdbp": lambda p: Wrong(p, xp=np)}
     rows, _, failures = gpu.run(args, make, sync=lambda: None)
     assert rows == [] and len(failures) == 1 and "params[0]" in failures[0]
+
+
+@pytest.mark.gpu
+def test_gpu_suite_on_a_cuda_device_agrees_with_numpy():
+    from benchmarks import gpu
+    from benchmarks.impl_numpy import HandMLP
+
+    try:
+        cupy = gpu.require_cuda()
+    except gpu.GPUUnavailable as exc:
+        pytest.skip(str(exc))
+    start = problems.mlp(8)
+    on_host, on_device = HandMLP(problems.mlp(8), xp=np), HandMLP(problems.mlp(8), xp=cupy)
+    on_host.step()
+    on_device.step()
+    assert problems.compare(start, on_host.result(), on_device.result(), rtol=1e-3) == []
+    args = gpu.parse(["--quick", "--nets", "standard", "--batches", "8", "--rounds", "1", "--block-ms", "1"])
+    rows, skipped, failures = gpu.run(args, gpu.factories(cupy), cupy.cuda.runtime.deviceSynchronize)
+    assert failures == []
+    assert {"cupy", "floor", "gdbp"} <= {r["impl"] for r in rows}
