@@ -37,7 +37,12 @@ def _check(args) -> int:
     return run_check(args.backends)
 
 
-def _bench(args) -> int:
+def _bench(argv) -> int:
+    # The benchmarks live beside the package in a source checkout, not inside it.
+    import os
+
+    if os.path.isfile(os.path.join("benchmarks", "run.py")) and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         from benchmarks.run import main as bench_main
     except ImportError:
@@ -47,7 +52,7 @@ def _bench(args) -> int:
             file=sys.stderr,
         )
         return 2
-    return bench_main(args.rest) or 0
+    return bench_main(argv) or 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,13 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--backends", nargs="*", default=None, help="backends to check (default: all available)")
     check.set_defaults(run=_check)
 
-    bench = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
-    bench.set_defaults(run=_bench)
+    sub.add_parser("bench", help="run the benchmarks (from a source checkout; --help for its options)", add_help=False)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])  # every option after `bench` belongs to the benchmark's own parser
     args = _parser().parse_args(argv)
     return args.run(args)
 
