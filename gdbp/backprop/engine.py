@@ -118,6 +118,12 @@ class Primitive:
         The output may share memory with the first argument (reshape,
         slicing...): both then share one version counter, so that an
         in-place change through either is seen by the checks.
+    vjps_into : tuple of callables, optional
+        Beside ``vjps``: ``vjp_into(xp, out, g, ans, *args, **kw)`` writes
+        the gradient into the array ``out`` where the backend can (else it
+        returns a new one). The sweep uses it for a leaf whose previous
+        gradient buffer was recycled (:meth:`Tensor.zero_grad_`), so that a
+        training step does not allocate its largest gradients anew.
     residuals : bool
         The forward returns ``(ans, res)``: intermediate values the VJPs
         reuse instead of recomputing them (e.g. softmax inside
@@ -127,7 +133,7 @@ class Primitive:
     """
 
     __slots__ = ("name", "forward", "vjps", "vjp_all", "broadcasts", "needs_ans", "linear", "differentiable",
-                 "view", "residuals", "doc")
+                 "view", "residuals", "vjps_into", "doc")
 
     def __init__(
         self,
@@ -141,6 +147,7 @@ class Primitive:
         differentiable=True,
         view=False,
         residuals=False,
+        vjps_into=None,
         doc=None,
     ):
         self.name = name
@@ -153,6 +160,7 @@ class Primitive:
         self.differentiable = differentiable
         self.view = view
         self.residuals = residuals
+        self.vjps_into = vjps_into
         self.doc = doc or getattr(forward, "__doc__", None)
 
     def defvjp(self, *vjps):
@@ -524,6 +532,8 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
             continue
         if all_grads is not None:
             gi = all_grads[i]
+        elif type(p) is not Node and p._gbuf is not None and prim.vjps_into is not None and p not in leaf_grads:
+            gi = _vjp_into(prim, i, p, xp, g, ans, args, kw)
         else:
             vjp = vjps[i] if vjps is not None and i < len(vjps) else None
             if vjp is None:
@@ -544,6 +554,16 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
         else:
             prev = leaf_grads.get(p)
             leaf_grads[p] = gi if prev is None else prev + gi
+
+
+def _vjp_into(prim, i, leaf, xp, g, ans, args, kw):
+    """The gradient for a leaf, written into its recycled buffer when the rule can."""
+    buf = leaf._gbuf
+    leaf._gbuf = None  # the buffer becomes this step's gradient: never hand it out twice
+    into = prim.vjps_into[i] if i < len(prim.vjps_into) else None
+    if into is None or buf.shape != args[i].shape or buf.dtype != args[i].dtype:
+        return prim.vjps[i](xp, g, ans, *args, **kw)
+    return into(xp, buf, g, ans, *args, **kw)
 
 
 from .tensor import Tensor, _new, _wrap  # noqa: E402  (Tensor's operators need this module complete first)

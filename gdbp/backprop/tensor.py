@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 
 from .errors import GradRequirementError, InPlaceError, ShapeError
 
 __all__ = ["Tensor", "tensor"]
 
 _NOKW: dict = {}
+_getrefcount = getattr(sys, "getrefcount", None)  # CPython: tells whether a gradient is held elsewhere
 
 
 class Tensor:
@@ -35,7 +37,7 @@ class Tensor:
         Whether operations on this Tensor are recorded for backprop.
     """
 
-    __slots__ = ("data", "grad", "_rg", "_node", "_backend", "_vc", "__weakref__")
+    __slots__ = ("data", "grad", "_rg", "_node", "_backend", "_vc", "_gbuf", "__weakref__")
     _gdbp_tensor = True
     # NumPy must hand `ndarray * tensor` to Tensor.__rmul__ instead of looping over elements.
     __array_ufunc__ = None
@@ -60,6 +62,7 @@ class Tensor:
         self._node = None
         self._backend = backend
         self._vc = None
+        self._gbuf = None
         if requires_grad:
             self.requires_grad = True
 
@@ -131,6 +134,24 @@ class Tensor:
                     f"backward(): seed gradient of shape {tuple(seed.shape)} does not match the Tensor's shape {tuple(self.shape)}"
                 )
         _engine.backprop([self], [seed], create_graph=create_graph, retain_graph=retain_graph)
+
+    def zero_grad_(self) -> None:
+        """Forget the gradient (``grad = None``), keeping its memory for the next backward pass.
+
+        On backends that write in place, the array of a gradient nobody else
+        holds becomes the buffer the next backward pass writes this Tensor's
+        gradient into, where the gradient rule can (the weight gradient of a
+        linear layer, say), instead of allocating a new one each step. A
+        gradient still referenced elsewhere (``g = w.grad``) is left alone.
+        """
+        g = self.grad
+        self.grad = None
+        if not isinstance(g, Tensor) or g._rg or not self._backend.mutable or _getrefcount is None:
+            return
+        # Two references each: the local name and getrefcount's argument (the Tensor),
+        # the Tensor's slot and the argument (the array). More means someone else holds it.
+        if _getrefcount(g) == 2 and _getrefcount(g.data) == 2:
+            self._gbuf = g.data
 
     def detach(self) -> "Tensor":
         """The same values, cut from the graph (shares memory and version counter)."""
@@ -504,6 +525,7 @@ def _wrap(data, backend, node=None) -> Tensor:
     t._node = node
     t._backend = backend
     t._vc = None
+    t._gbuf = None
     return t
 
 

@@ -90,9 +90,13 @@ class Optimizer:
         self.step_count += 1
 
     def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``p.grad = None``) before the next backward pass."""
+        """Forget every parameter's gradient (``p.grad = None``) before the next backward pass.
+
+        The memory of a gradient nobody else holds is kept for the next
+        backward pass to write into (see :meth:`gdbp.Tensor.zero_grad_`).
+        """
         for p in self.params:
-            p.grad = None
+            p.zero_grad_()
 
     def _update(self, p: Tensor, g, state: dict) -> None:
         """Apply the update rule to one parameter (raw gradient ``g``; ``state`` starts empty)."""
@@ -105,6 +109,14 @@ class Optimizer:
         else:
             p.data = p.data - step
         p._bump_version()  # a graph that saved the old value must not be swept any more
+
+    def _descend_scaled(self, p: Tensor, lr: float, d) -> None:
+        """``w <- w - lr * d``, with no temporary array on backends that have a fast path for it."""
+        if p._backend.mutable:
+            backends.kernels(p._backend.xp).sub_scaled_(p.data, lr, d)
+        else:
+            p.data = p.data - lr * d
+        p._bump_version()
 
     def _state_keys(self) -> tuple:
         """The names of the state a parameter holds once it has been stepped."""

@@ -180,9 +180,13 @@ class Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``p.grad = None``)."""
+        """Forget every parameter's gradient (``p.grad = None``).
+
+        The memory of a gradient nobody else holds is kept for the next
+        backward pass to write into (see :meth:`gdbp.Tensor.zero_grad_`).
+        """
         for p in self.parameters():
-            p.grad = None
+            p.zero_grad_()
 
     # -- backends ----------------------------------------------------------------------
 

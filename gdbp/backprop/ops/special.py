@@ -99,7 +99,13 @@ def log_softmax(x, /, *, axis=-1):
 
 # relu'(0) is taken as 0, as PyTorch does.
 relu_ = Primitive("relu", lambda xp, x: xp.maximum(x, 0),
-                  vjps=(lambda xp, g, ans, x: g * xp.astype(ans > 0, g.dtype),), needs_ans=True)
+                  vjps=(lambda xp, g, ans, x: _relu_grad(xp, g, ans),), needs_ans=True)
+
+
+def _relu_grad(xp, g, ans):
+    if hasattr(g, "_gdbp_tensor"):  # recorded backward pass
+        return g * xp.astype(ans > 0, g.dtype)
+    return backends.kernels(xp).relu_grad(g, ans)
 
 
 def relu(x, /):
@@ -126,7 +132,7 @@ def sigmoid(x, /):
 
 
 def _linear_forward(xp, x, weight, bias):
-    out = backends.kernels(xp).matmul(x, xp.matrix_transpose(weight))
+    out = backends.kernels(xp).matmul(x, weight.T)
     if bias is not None:
         out += bias  # out is fresh: adding in place saves an allocation
     return out
@@ -136,19 +142,31 @@ def _linear_x(xp, g, ans, x, weight, bias):
     return backends.kernels(xp).matmul(g, weight)
 
 
+def _rows(xp, a):
+    """a as a matrix: every leading (batch) axis merged into the rows."""
+    return a if a.ndim == 2 else xp.reshape(a, (-1, a.shape[-1]))
+
+
 def _linear_weight(xp, g, ans, x, weight, bias):
-    # dW = g^T @ x over all leading (batch) axes at once.
-    g2 = xp.reshape(g, (-1, g.shape[-1]))
-    x2 = xp.reshape(x, (-1, x.shape[-1]))
-    return backends.kernels(xp).matmul(xp.matrix_transpose(g2), x2)
+    # dW = g^T @ x, summed over every batch axis at once.
+    return backends.kernels(xp).matmul(_rows(xp, g).T, _rows(xp, x))
 
 
 def _linear_bias(xp, g, ans, x, weight, bias):
     # One reduction over every batch axis.
-    return xp.sum(xp.reshape(g, (-1, g.shape[-1])), axis=0)
+    return xp.sum(_rows(xp, g), axis=0)
 
 
-linear_ = Primitive("linear", _linear_forward, vjps=(_linear_x, _linear_weight, _linear_bias))
+def _linear_weight_into(xp, out, g, ans, x, weight, bias):
+    return backends.kernels(xp).matmul_into(_rows(xp, g).T, _rows(xp, x), out)
+
+
+def _linear_bias_into(xp, out, g, ans, x, weight, bias):
+    return backends.kernels(xp).sum_into(_rows(xp, g), 0, out)
+
+
+linear_ = Primitive("linear", _linear_forward, vjps=(_linear_x, _linear_weight, _linear_bias),
+                    vjps_into=(None, _linear_weight_into, _linear_bias_into))
 
 
 def linear(x, weight, bias=None, /):
@@ -160,30 +178,35 @@ def linear(x, weight, bias=None, /):
 
 
 def _xent_forward(xp, logits, labels, smoothing=0.0, reduction="mean"):
-    z, m = _shifted(xp, logits, -1)
+    k = backends.kernels(xp)
+    z = logits - xp.max(logits, axis=-1, keepdims=True)  # shift by the max so that exp cannot overflow
     e = xp.exp(z)
     s = xp.sum(e, axis=-1, keepdims=True)
-    logp = z - xp.log(s)
-    picked = xp.take_along_axis(logp, xp.expand_dims(labels, axis=-1), axis=-1)[..., 0]
-    loss = -picked
+    log_s = xp.log(s)[..., 0]
+    loss = log_s - k.pick(z, labels)  # -log softmax(z)[label] = log(sum(exp(z))) - z[label]
     if smoothing:
-        # Label smoothing mixes the one-hot target with the uniform distribution.
-        loss = (1 - smoothing) * loss - smoothing * xp.mean(logp, axis=-1)
+        # Label smoothing mixes the one-hot target with the uniform one, whose cost
+        # is the mean over classes of -log softmax(z) = log(sum(exp(z))) - mean(z).
+        loss = (1 - smoothing) * loss + smoothing * (log_s - xp.mean(z, axis=-1))
     if reduction == "mean":
-        loss = xp.mean(loss)
+        loss = xp.sum(loss) / math.prod(loss.shape)
     elif reduction == "sum":
         loss = xp.sum(loss)
-    e /= s  # softmax, kept for the backward pass
+    e /= s  # softmax(z), kept for the backward pass
     return loss, e
 
 
 def _xent_vjp(xp, g, ans, logits, labels, smoothing=0.0, reduction="mean", res=None):
-    # d/dlogits = softmax(logits) - target, target = (1 - eps) onehot + eps / K.
+    # d/dlogits = softmax(logits) - target, with target = (1 - eps) onehot + eps / K.
     k = logits.shape[-1]
-    p = softmax_(logits) if res is None else res
-    onehot = labels_onehot(xp, labels, k, p.dtype)
-    target = onehot if not smoothing else (1 - smoothing) * onehot + smoothing / k
-    grad = p - target
+    if res is None:  # the backward pass is recorded: compose it from differentiable ops
+        p = softmax_(logits)
+        target = labels_onehot(xp, labels, k, p.dtype)
+        if smoothing:
+            target = (1 - smoothing) * target + smoothing / k
+        grad = p - target
+    else:
+        grad = backends.kernels(xp).minus_onehot(res - smoothing / k if smoothing else res, labels, 1 - smoothing)
     if reduction == "mean":
         return grad * (g / math.prod(grad.shape[:-1]))
     if reduction == "sum":

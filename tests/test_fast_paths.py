@@ -1,0 +1,120 @@
+"""The speed-ups keep the math: NumPy fast paths against their generic versions, and recycled gradient buffers."""
+
+import numpy as np
+import pytest
+
+import gdbp
+from gdbp import nn
+from gdbp.backends._kernels import Kernels, NumpyKernels, kernels
+from gdbp.backprop import ops
+
+xp = gdbp.backends.resolve("numpy").xp
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+def test_numpy_gets_its_own_kernels_and_others_the_generic_ones():
+    assert type(kernels(xp)) is NumpyKernels
+    assert type(kernels(gdbp.backends.resolve("array_api_strict").xp)) is Kernels
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (1, 4), (3, 2, 4)])
+def test_numpy_kernels_match_the_generic_versions(rng, shape):
+    fast, generic = NumpyKernels(xp), Kernels(xp)
+    g = rng.normal(size=shape).astype(np.float32)
+    ans = rng.normal(size=shape).astype(np.float32)
+    labels = rng.integers(0, shape[-1], size=shape[:-1])
+    np.testing.assert_array_equal(fast.relu_grad(g, ans), generic.relu_grad(g, ans))
+    np.testing.assert_array_equal(fast.pick(g, labels), generic.pick(g, labels))
+    before = g.copy()
+    np.testing.assert_allclose(fast.minus_onehot(g, labels, 0.9), generic.minus_onehot(g, labels, 0.9), rtol=1e-6)
+    np.testing.assert_array_equal(g, before)  # a new array: the input is not touched
+
+
+@pytest.mark.parametrize("m,k,n", [(4, 3, 5), (6, 1, 5)])  # k = 1: numpy.dot's path
+def test_products_and_sums_into_a_buffer(rng, m, k, n):
+    fast = NumpyKernels(xp)
+    a, b = rng.normal(size=(m, k)), rng.normal(size=(k, n))
+    out = np.empty((m, n))
+    got = fast.matmul_into(a, b, out)
+    np.testing.assert_allclose(got, a @ b)
+    np.testing.assert_allclose(fast.matmul(a, b), a @ b)
+    total = np.empty(n)
+    assert fast.sum_into(b, 0, total) is total
+    np.testing.assert_allclose(total, b.sum(0))
+
+
+def test_scaled_step_in_place_matches_the_plain_formula(rng):
+    w = rng.normal(size=(4, 3)).astype(np.float32)
+    g = rng.normal(size=(4, 3)).astype(np.float32)
+    expected = w - np.float32(0.1) * g
+    for k in (NumpyKernels(xp), Kernels(xp)):
+        v = w.copy()
+        assert k.sub_scaled_(v, 0.1, g) is v
+        np.testing.assert_allclose(v, expected, rtol=1e-6)
+        assert v.dtype == np.float32
+
+
+def _model_and_data(rng):
+    model = nn.Sequential(nn.Linear(6, 5, backend="numpy"), nn.ReLU(), nn.Linear(5, 3, backend="numpy"))
+    x = rng.normal(size=(8, 6)).astype(np.float32)
+    y = rng.integers(0, 3, size=8)
+    return model, x, y
+
+
+def test_zero_grad_recycles_buffers_and_gradients_stay_right(rng):
+    model, x, y = _model_and_data(rng)
+    params = list(model.parameters())
+    nn.cross_entropy(model(x), y).backward()
+    first = [p.grad.numpy().copy() for p in params]
+    model.zero_grad()
+    assert all(p.grad is None for p in params)
+    buffers = [p._gbuf for p in params]  # last step's gradient arrays, kept
+    assert all(b is not None for b in buffers)
+    nn.cross_entropy(model(x), y).backward()
+    for p, a, expected in zip(params, buffers, first):
+        assert p.grad.data is a  # written into last step's memory
+        np.testing.assert_allclose(p.grad.numpy(), expected, rtol=1e-6)
+
+
+def test_a_gradient_someone_holds_is_not_overwritten(rng):
+    model, x, y = _model_and_data(rng)
+    weight = model[0].weight
+    nn.cross_entropy(model(x), y).backward()
+    kept = weight.grad  # the user keeps last step's gradient
+    snapshot = kept.numpy().copy()
+    model.zero_grad()
+    with gdbp.no_grad():
+        weight -= 0.5 * kept  # change the weights so the next gradient differs
+    nn.cross_entropy(model(x), y).backward()
+    assert weight.grad.data is not kept.data
+    np.testing.assert_array_equal(kept.numpy(), snapshot)
+    assert not np.allclose(weight.grad.numpy(), snapshot)
+
+
+def test_aliased_gradients_are_not_recycled():
+    a = gdbp.tensor(np.ones(3), requires_grad=True)
+    b = gdbp.tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()
+    assert a.grad.data is b.grad.data  # add hands the same array to both
+    a.zero_grad_()
+    assert a._gbuf is None  # b's gradient still uses that memory
+    b.zero_grad_()
+    assert b._gbuf is not None  # now nobody else does
+
+
+def test_recycled_buffer_is_used_once_then_handed_over():
+    w = gdbp.tensor(np.ones((2, 3)), requires_grad=True)
+    x = gdbp.tensor(np.arange(6.0).reshape(2, 3))
+    ops.linear(x, w).sum().backward()
+    w.zero_grad_()
+    buf = w._gbuf
+    ops.linear(x, w).sum().backward()
+    assert w.grad.data is buf and w._gbuf is None
+    # A second backward without zero_grad accumulates into a new array, leaving the first untouched.
+    held = w.grad
+    ops.linear(x, w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * held.numpy())
