@@ -47,17 +47,6 @@ def test_products_and_sums_into_a_buffer(rng, m, k, n):
     np.testing.assert_allclose(total, b.sum(0))
 
 
-def test_scaled_step_in_place_matches_the_plain_formula(rng):
-    w = rng.normal(size=(4, 3)).astype(np.float32)
-    g = rng.normal(size=(4, 3)).astype(np.float32)
-    expected = w - np.float32(0.1) * g
-    for k in (NumpyKernels(xp), Kernels(xp)):
-        v = w.copy()
-        assert k.sub_scaled_(v, 0.1, g) is v
-        np.testing.assert_allclose(v, expected, rtol=1e-6)
-        assert v.dtype == np.float32
-
-
 def _model_and_data(rng):
     model = nn.Sequential(nn.Linear(6, 5, backend="numpy"), nn.ReLU(), nn.Linear(5, 3, backend="numpy"))
     x = rng.normal(size=(8, 6)).astype(np.float32)
@@ -118,3 +107,18 @@ def test_recycled_buffer_is_used_once_then_handed_over():
     held = w.grad
     ops.linear(x, w).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), 2 * held.numpy())
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_numpy_cross_entropy_matches_the_generic_version(rng, smoothing):
+    fast, generic = NumpyKernels(xp), Kernels(xp)
+    logits = (rng.normal(size=(6, 5)) * 300).astype(np.float32)  # large: the shift must hold
+    labels = rng.integers(0, 5, size=6)
+    cost_fast, p_fast = fast.softmax_xent(logits, labels, smoothing)
+    cost_generic, p_generic = generic.softmax_xent(logits, labels, smoothing)
+    np.testing.assert_allclose(cost_fast, cost_generic, rtol=1e-6)
+    np.testing.assert_allclose(p_fast, p_generic, rtol=1e-6, atol=1e-30)
+    assert np.isfinite(cost_fast).all() and cost_fast.dtype == np.float32
+    mean_fast, mean_generic = fast.mean_all(cost_fast), generic.mean_all(cost_fast)
+    assert type(mean_fast) is np.ndarray and mean_fast.shape == () and mean_fast.dtype == np.float32
+    np.testing.assert_allclose(mean_fast, mean_generic, rtol=1e-6)

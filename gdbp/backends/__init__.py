@@ -18,7 +18,7 @@ from ._backend import (
 from ._default import current, use
 from ._host import permutation, to_numpy_contiguous
 from ._info import probe, report
-from ._kernels import kernels
+from ._kernels import isdtype, kernels
 from ._random import HostGenerator, device_rng, host_rng
 from ._scatter import scatter_add
 
@@ -35,6 +35,7 @@ __all__ = [
     "device_rng",
     "host_rng",
     "is_array",
+    "isdtype",
     "kernels",
     "namespace",
     "permutation",

@@ -7,9 +7,11 @@ benchmark shows it pays, and the generic one is the tested fallback.
 
 from __future__ import annotations
 
+import math
+
 import array_api_compat
 
-__all__ = ["kernels", "Kernels"]
+__all__ = ["kernels", "Kernels", "isdtype"]
 
 
 class Kernels:
@@ -29,10 +31,31 @@ class Kernels:
         """``sum(a, axis)``, written into ``out`` where the library can."""
         return self.xp.sum(a, axis=axis)
 
-    def sub_scaled_(self, w, alpha, g):
-        """``w -= alpha * g`` in place (w must be writable)."""
-        w -= alpha * g
-        return w
+    def softmax_xent(self, logits, labels, smoothing=0.0):
+        """Per-row cross-entropy of softmax(logits) against integer labels, and the softmax.
+
+        cost = log(sum(exp(z))) - z[label] with z = logits - max(logits)
+        (shifted so that exp cannot overflow); with label smoothing e,
+        (1 - e) cost + e (log(sum(exp(z))) - mean(z)).
+        """
+        xp = self.xp
+        z = logits - xp.max(logits, axis=-1, keepdims=True)
+        e = xp.exp(z)
+        s = xp.sum(e, axis=-1, keepdims=True)
+        log_s = xp.log(s)[..., 0]
+        cost = log_s - self.pick(z, labels)
+        if smoothing:
+            cost = (1 - smoothing) * cost + smoothing * (log_s - xp.mean(z, axis=-1))
+        e /= s
+        return cost, e
+
+    def sum(self, a, axis=None, dtype=None, keepdims=False):
+        """``xp.sum``, always an array (some libraries give scalars for full reductions)."""
+        return self.xp.sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean_all(self, a):
+        """The mean of every element, as a 0-d array."""
+        return self.xp.sum(a) / math.prod(a.shape)
 
     def relu_grad(self, g, ans):
         """g where ans > 0, else 0 (relu's VJP, from its output)."""
@@ -54,20 +77,9 @@ class Kernels:
 class NumpyKernels(Kernels):
     def __init__(self, xp):
         super().__init__(xp)
-        import threading
-
         import numpy
 
         self._np = numpy
-        self._local = threading.local()
-
-    @property
-    def _scratch(self) -> dict:
-        # One scratch buffer per shape and dtype, per thread.
-        cache = getattr(self._local, "scratch", None)
-        if cache is None:
-            cache = self._local.scratch = {}
-        return cache
 
     def matmul(self, a, b):
         # numpy.matmul is several times slower than numpy.dot when the shared
@@ -84,15 +96,17 @@ class NumpyKernels(Kernels):
     def sum_into(self, a, axis, out):
         return self._np.sum(a, axis=axis, out=out)
 
-    def sub_scaled_(self, w, alpha, g):
-        # alpha * g goes into a scratch buffer kept per shape and dtype: no allocation per step.
-        key = (g.shape, g.dtype)
-        scratch = self._scratch.get(key)
-        if scratch is None:
-            scratch = self._scratch[key] = self._np.empty_like(g)
-        self._np.multiply(g, alpha, out=scratch)
-        w -= scratch
-        return w
+    def sum(self, a, axis=None, dtype=None, keepdims=False):
+        if axis is None and not keepdims:
+            # keepdims and a reshape give a 0-d array where numpy.sum would give a scalar.
+            return a.sum(dtype=dtype, keepdims=True).reshape(())
+        return a.sum(axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean_all(self, a):
+        # NumPy's full reductions give scalars; keepdims and a reshape keep a 0-d array, cheaply.
+        total = a.sum(keepdims=True).reshape(())
+        total /= a.size
+        return total
 
     def relu_grad(self, g, ans):
         # NumPy multiplies by a boolean mask inside the ufunc loop: no float copy of the mask.
@@ -112,6 +126,17 @@ class NumpyKernels(Kernels):
 
 
 _cache: dict = {}
+_kinds: dict = {}
+def isdtype(xp, dtype, kind) -> bool:
+    """``xp.isdtype(dtype, kind)``, remembered: some libraries take microseconds to answer."""
+    key = (xp, dtype, kind)
+    try:
+        return _kinds[key]
+    except KeyError:
+        answer = _kinds[key] = bool(xp.isdtype(dtype, kind))
+        return answer
+    except TypeError:  # an unhashable dtype object
+        return bool(xp.isdtype(dtype, kind))
 
 
 def kernels(xp) -> Kernels:

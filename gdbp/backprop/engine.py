@@ -376,29 +376,25 @@ def unbroadcast(xp, g, shape):
 
 
 def _toposort(roots):
-    """Nodes reachable from roots, parents before children, without recursion."""
+    """Nodes reachable from roots, parents before children: a depth-first walk without recursion."""
     order = []
     seen = set()
-    stack = list(roots)
-    while stack:
-        node = stack[-1]
-        if node in seen:
-            stack.pop()
-            order.append(node)
+    for root in roots:
+        if root in seen:
             continue
-        seen.add(node)
-        # Post-order: the node stays on the stack until its parents are done.
-        for p in node.parents:
-            if p is not None and type(p) is Node and p not in seen:
-                stack.append(p)
-    # A node pushed twice is appended twice; keep its first (deepest) place.
-    done = set()
-    unique = []
-    for node in order:
-        if node not in done:
-            done.add(node)
-            unique.append(node)
-    return unique
+        seen.add(root)
+        stack = [(root, iter(root.parents))]
+        while stack:
+            node, parents = stack[-1]
+            for p in parents:
+                if p is not None and type(p) is Node and p not in seen:
+                    seen.add(p)
+                    stack.append((p, iter(p.parents)))
+                    break
+            else:  # every parent is placed: the node can follow them
+                stack.pop()
+                order.append(node)
+    return order
 
 
 def _saved_tensor(raw, parent, backend):

@@ -49,10 +49,11 @@ def _raw(x):
 
 def _check_labels(name, scores, labels, what):
     raw = _raw(labels)
-    backend = backends.backend_of(raw)
+    same = getattr(scores, "_backend", None)
+    backend = same if same is not None and type(raw) is same.array_type else backends.backend_of(raw)
     if backend is None:
         raise TypeError(f"{name}: labels must be an integer array or Tensor, got {type(labels).__name__}")
-    if not backend.xp.isdtype(raw.dtype, "integral"):
+    if not backends.isdtype(backend.xp, raw.dtype, "integral"):
         raise TypeError(
             f"{name}: integer class labels are needed, got dtype {raw.dtype}; pass class indices "
             f"(e.g. xp.astype(y, xp.int64)), not one-hot vectors or probabilities"
@@ -148,7 +149,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
     _same_shape("binary_cross_entropy_with_logits", logits, targets)
     raw = _raw(targets)
     backend = backends.backend_of(raw)
-    if backend is not None and not backend.xp.isdtype(raw.dtype, "real floating"):
+    if backend is not None and not backends.isdtype(backend.xp, raw.dtype, "real floating"):
         raise TypeError(
             f"binary_cross_entropy_with_logits: targets must be floating (probabilities in [0, 1]), "
             f"got dtype {raw.dtype}; cast them, e.g. xp.astype(y, logits.dtype)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ... import backends
 from ..engine import Primitive
 
 
@@ -32,7 +33,7 @@ def _expand_back(xp, g, x, axis, keepdims):
 
 
 def _sum_forward(xp, x, axis=None, dtype=None, keepdims=False):
-    return xp.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+    return backends.kernels(xp).sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
 def _sum_vjp(xp, g, ans, x, axis=None, dtype=None, keepdims=False):

@@ -179,21 +179,12 @@ def linear(x, weight, bias=None, /):
 
 def _xent_forward(xp, logits, labels, smoothing=0.0, reduction="mean"):
     k = backends.kernels(xp)
-    z = logits - xp.max(logits, axis=-1, keepdims=True)  # shift by the max so that exp cannot overflow
-    e = xp.exp(z)
-    s = xp.sum(e, axis=-1, keepdims=True)
-    log_s = xp.log(s)[..., 0]
-    loss = log_s - k.pick(z, labels)  # -log softmax(z)[label] = log(sum(exp(z))) - z[label]
-    if smoothing:
-        # Label smoothing mixes the one-hot target with the uniform one, whose cost
-        # is the mean over classes of -log softmax(z) = log(sum(exp(z))) - mean(z).
-        loss = (1 - smoothing) * loss + smoothing * (log_s - xp.mean(z, axis=-1))
+    loss, p = k.softmax_xent(logits, labels, smoothing)
     if reduction == "mean":
-        loss = xp.sum(loss) / math.prod(loss.shape)
+        loss = k.mean_all(loss)
     elif reduction == "sum":
         loss = xp.sum(loss)
-    e /= s  # softmax(z), kept for the backward pass
-    return loss, e
+    return loss, p  # softmax(logits), kept for the backward pass
 
 
 def _xent_vjp(xp, g, ans, logits, labels, smoothing=0.0, reduction="mean", res=None):
