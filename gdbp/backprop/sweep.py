@@ -1,0 +1,228 @@
+"""The backward sweep: from a cost back to every input, by the chain rule.
+
+The recorded nodes are put in topological order without recursion (a graph
+10,000 operations deep must not hit Python's recursion limit); each node's
+VJPs pull the gradient back to its parents, where gradients of a value used
+more than once add up; saved values are freed as the sweep passes them.
+"""
+
+from __future__ import annotations
+
+from . import engine
+from .engine import Node
+from .errors import GraphFreedError, InPlaceError, NotDifferentiableError
+from .tensor import Tensor, _wrap
+
+__all__ = ["backprop", "unbroadcast"]
+
+
+# ---------------------------------------------------------------------------
+# Broadcasting, undone in one place
+# ---------------------------------------------------------------------------
+
+
+def unbroadcast(xp, g, shape):
+    """Sum ``g`` down to ``shape``: the adjoint of broadcasting ``shape`` to ``g.shape``."""
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
+    )
+    if axes:
+        g = xp.sum(g, axis=axes)
+    if g.shape != shape:
+        g = xp.reshape(g, shape)
+    return g
+
+
+# ---------------------------------------------------------------------------
+# The backward sweep
+# ---------------------------------------------------------------------------
+
+
+def _toposort(roots):
+    """Nodes reachable from roots, parents before children: a depth-first walk without recursion."""
+    order = []
+    seen = set()
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.parents))]
+        while stack:
+            node, parents = stack[-1]
+            for p in parents:
+                if p is not None and type(p) is Node and p not in seen:
+                    seen.add(p)
+                    stack.append((p, iter(p.parents)))
+                    break
+            else:  # every parent is placed: the node can follow them
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _saved_tensor(raw, parent, backend):
+    """A saved argument as a Tensor wired into the graph that produced it."""
+    if parent is None:
+        # A constant; as a Tensor, so that `constant @ g` works on libraries without reflected operators.
+        return _wrap(raw, backend) if type(raw) is backend.array_type else raw
+    if type(parent) is not Node:
+        return parent  # a leaf: the Tensor itself
+    return _wrap(raw, backend, node=parent)
+
+
+def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
+    """Sweep the graph backward from ``roots``, seeded with ``seeds``.
+
+    Parameters
+    ----------
+    roots : list of Tensor
+        Outputs whose gradients are given (all require grad).
+    seeds : list of arrays or Tensors
+        The gradient of the cost with respect to each root.
+    targets : list of Tensor, optional
+        Return the gradients for these Tensors (``None`` where no path leads
+        to one) instead of accumulating into every leaf's ``.grad``.
+    create_graph : bool
+        Record the backward pass itself, for higher-order derivatives.
+    retain_graph : bool, optional
+        Keep saved values for another sweep; defaults to ``create_graph``.
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    root_nodes = []
+    grads = {}
+    leaf_grads = {}
+    for r, s in zip(roots, seeds):
+        key = r._node if r._node is not None else r
+        if type(key) is Node:
+            root_nodes.append(key)
+            grads[key] = s if key not in grads else grads[key] + s
+        else:
+            leaf_grads[key] = s if key not in leaf_grads else leaf_grads[key] + s
+    order = _toposort(root_nodes)
+
+    wanted = None
+    found = {}
+    target_nodes = ()
+    if targets is not None:
+        # Sweep only the nodes from which some target can be reached.
+        target_keys = [t._node if t._node is not None else t for t in targets]
+        target_nodes = set(k for k in target_keys if type(k) is Node)
+        wanted = set(target_keys)
+        for node in order:  # parents first, so reach is known for every parent
+            if node not in wanted and any(p is not None and p in wanted for p in node.parents):
+                wanted.add(node)
+
+    previous_mode = engine._grad_enabled
+    engine._grad_enabled = create_graph  # the VJPs record a graph only when one is asked for
+    try:
+        for node in reversed(order):
+            if wanted is not None and node not in wanted:
+                continue
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if node in target_nodes:
+                found[node] = g
+            _sweep_node(node, g, grads, leaf_grads, wanted, create_graph)
+            if not retain_graph:
+                node.args = None
+                node.ans = None
+    finally:
+        engine._grad_enabled = previous_mode
+
+    if targets is not None:
+        out = []
+        for t in targets:
+            key = t._node if t._node is not None else t
+            out.append(found.get(key) if type(key) is Node else leaf_grads.get(key))
+        return out
+    for leaf, g in leaf_grads.items():
+        if not isinstance(g, Tensor):
+            g = _wrap(g, leaf._backend)
+        leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
+    return None
+
+
+def _accumulate(old, g):
+    """old + g for a leaf's .grad; recorded only when either carries a graph."""
+    if old._rg or g._rg:
+        return old + g
+    return _wrap(old.data + g.data, old._backend)
+
+
+def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
+    """Pull g back through one node and add the results into its parents' gradients."""
+    prim = node.prim
+    args = node.args
+    if args is None:
+        raise GraphFreedError(
+            f"the graph through {prim.name} was already swept and its saved values freed; "
+            "pass retain_graph=True to the first backward() to sweep twice"
+        )
+    checks = node.checks
+    if checks:
+        for vc, version in checks:
+            if vc[0] != version:
+                raise InPlaceError(
+                    f"a value {prim.name} needs for its gradient was changed in place after it was used "
+                    f"(version {version} then, {vc[0]} now); use an out-of-place op (y = y + 1) instead of y += 1, "
+                    "or make the change before the forward pass"
+                )
+    backend = node.backend
+    ans = node.ans
+    parents = node.parents
+    if create_graph:
+        xp = backend.namespace
+        args = [_saved_tensor(a, p, backend) for a, p in zip(args, parents)]
+        ans = _wrap(ans, backend, node=node)
+        if not isinstance(g, Tensor):
+            g = _wrap(g, backend)
+    else:
+        xp = backend.xp
+    kw = node.kw
+    if create_graph and prim.residuals:
+        kw = dict(kw, res=None)  # recompute from the (recorded) inputs instead
+    vjps = prim.vjps
+    all_grads = None if prim.vjp_all is None else prim.vjp_all(xp, g, ans, *args, **kw)
+    for i, p in enumerate(parents):
+        if p is None or (wanted is not None and p not in wanted):
+            continue
+        if all_grads is not None:
+            gi = all_grads[i]
+        elif type(p) is not Node and p._gbuf is not None and prim.vjps_into is not None and p not in leaf_grads:
+            gi = _vjp_into(prim, i, p, xp, g, ans, args, kw)
+        else:
+            vjp = vjps[i] if vjps is not None and i < len(vjps) else None
+            if vjp is None:
+                raise NotDifferentiableError(f"gdbp cannot differentiate {prim.name} with respect to its argument {i}")
+            gi = vjp(xp, g, ans, *args, **kw)
+        if gi is None:
+            continue
+        a = args[i]
+        if gi.shape != a.shape:
+            gi = unbroadcast(xp, gi, tuple(a.shape))
+        if gi.dtype != a.dtype:
+            gi = xp.astype(gi, a.dtype)
+        if type(gi) is not type(a):
+            gi = xp.asarray(gi)  # NumPy gives scalars, not 0-d arrays, for some 0-d results
+        if type(p) is Node:
+            prev = grads.get(p)
+            grads[p] = gi if prev is None else prev + gi
+        else:
+            prev = leaf_grads.get(p)
+            leaf_grads[p] = gi if prev is None else prev + gi
+
+
+def _vjp_into(prim, i, leaf, xp, g, ans, args, kw):
+    """The gradient for a leaf, written into its recycled buffer when the rule can."""
+    buf = leaf._gbuf
+    leaf._gbuf = None  # the buffer becomes this step's gradient: never hand it out twice
+    into = prim.vjps_into[i] if i < len(prim.vjps_into) else None
+    if into is None or buf.shape != args[i].shape or buf.dtype != args[i].dtype:
+        return prim.vjps[i](xp, g, ans, *args, **kw)
+    return into(xp, buf, g, ans, *args, **kw)
