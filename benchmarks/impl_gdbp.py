@@ -13,7 +13,7 @@ from gdbp.backprop import ops
 
 from .problems import Skip
 
-__all__ = ["GdbpMLP", "GdbpSequentialMLP", "GdbpTiny", "GdbpAdam", "BENCHES"]
+__all__ = ["GdbpMLP", "GdbpSequentialMLP", "GdbpTiny", "GdbpAdam", "GdbpAdamFlat", "BENCHES"]
 
 
 def _param(array, backend):
@@ -121,15 +121,17 @@ class GdbpTiny:
 class GdbpAdam:
     """gdbp.descent.Adam(params, lr=...).step() over parameters whose .grad is set."""
 
+    flat = False
+
     def __init__(self, problem, backend="numpy"):
         try:
             from gdbp.descent import Adam
         except ImportError as exc:
             raise Skip(f"gdbp.descent.Adam is not importable yet ({exc})") from None
         self.params = [_param(p, backend) for p in problem["params"]]
+        self.optimizer = Adam(self.params, lr=problem["lr"], flat=self.flat)
         for p, g in zip(self.params, problem["grads"]):
             p.grad = _data(g, backend)
-        self.optimizer = Adam(self.params, lr=problem["lr"])
 
     def step(self):
         self.optimizer.step()
@@ -138,9 +140,21 @@ class GdbpAdam:
         return {"params": [p.numpy().copy() for p in self.params]}
 
 
+class GdbpAdamFlat(GdbpAdam):
+    """The same with Adam(..., flat=True): one buffer per dtype, updated a few array operations at a time.
+
+    The gradients are the caller's arrays, so each step first copies them
+    into the flat gradient buffer (a training loop's backward pass writes
+    the linear layers' gradients there directly).
+    """
+
+    flat = True
+
+
 BENCHES = {
     ("mlp", "gdbp"): GdbpMLP,
     ("mlp", "gdbp-nn"): GdbpSequentialMLP,
     ("tiny", "gdbp"): GdbpTiny,
     ("adam", "gdbp"): GdbpAdam,
+    ("adam", "gdbp-flat"): GdbpAdamFlat,
 }

@@ -31,6 +31,7 @@ IMPLS = {
         Impl("gdbp", "gdbp", {"mlp": "gdbp (Tensors + ops, SGD by hand)", "tiny": "gdbp",
                               "adam": "gdbp.descent.Adam"}),
         Impl("gdbp-nn", "gdbp", {"mlp": "gdbp nn.Sequential + descent.SGD"}),
+        Impl("gdbp-flat", "gdbp", {"adam": "gdbp.descent.Adam(flat=True)"}),
         Impl("torch", "torch", {"mlp": "PyTorch eager (raw tensors, SGD by hand)", "tiny": "PyTorch",
                                 "adam": "PyTorch optim.Adam (foreach)"}),
         Impl("torch-nn", "torch", {"mlp": "PyTorch nn.Sequential + optim.SGD"}),

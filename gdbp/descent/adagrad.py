@@ -34,6 +34,8 @@ class Adagrad(Optimizer):
         The starting value of every coordinate of S (default 0).
     eps : float
         Added to ``sqrt(S)`` so that it is never zero (default 1e-10).
+    flat : bool
+        Keep the parameters in flat buffers (see :class:`Optimizer`).
 
     Raises
     ------
@@ -44,12 +46,12 @@ class Adagrad(Optimizer):
     hyperparameter_names = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        super().__init__(params, lr)
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, flat: bool = False):
         self.lr_decay = nonnegative("lr_decay", lr_decay)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.initial_accumulator_value = nonnegative("initial_accumulator_value", initial_accumulator_value)
         self.eps = nonnegative("eps", eps)
+        super().__init__(params, lr, flat)
 
     def _state_keys(self) -> tuple:
         return ("step", "sum")

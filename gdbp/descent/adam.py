@@ -40,6 +40,8 @@ class Adam(Optimizer):
         decay use :class:`AdamW`.
     amsgrad : bool
         Divide by the largest second moment seen so far (Reddi et al., 2018).
+    flat : bool
+        Keep the parameters in flat buffers (see :class:`Optimizer`).
 
     Raises
     ------
@@ -50,13 +52,13 @@ class Adam(Optimizer):
     hyperparameter_names = ("lr", "betas", "eps", "weight_decay", "amsgrad")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False):
-        super().__init__(params, lr)
+                 weight_decay: float = 0.0, amsgrad: bool = False, flat: bool = False):
         beta1, beta2 = betas
         self.betas = (fraction("betas[0]", beta1), fraction("betas[1]", beta2))
         self.eps = nonnegative("eps", eps)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.amsgrad = bool(amsgrad)
+        super().__init__(params, lr, flat)
 
     def _state_keys(self) -> tuple:
         return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
@@ -99,15 +101,15 @@ class AdamW(Adam):
 
     Parameters
     ----------
-    params, lr, betas, eps, amsgrad
+    params, lr, betas, eps, amsgrad, flat
         As :class:`Adam`.
     weight_decay : float
         Decoupled weight decay (default 1e-2, as PyTorch).
     """
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, flat: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, flat)
 
     def _decay(self, p, g):
         """AdamW's weight decay: shrink the weights, leave the gradient alone."""

@@ -12,6 +12,7 @@ import math
 
 from .. import backends
 from ..backprop import ShapeError, Tensor
+from .flat import FlatStorage
 
 __all__ = ["Optimizer"]
 
@@ -30,6 +31,11 @@ class Optimizer:
     lr : float
         The learning rate, a finite number >= 0. It is a plain attribute:
         a schedule (:mod:`gdbp.descent.schedules`) may set it between steps.
+    flat : bool
+        Keep the parameters in one contiguous buffer per dtype, so that a
+        step is a handful of array operations over the whole buffer (in
+        cache-sized blocks on the CPU), however many parameters there are
+        (see Notes). Default False.
 
     Attributes
     ----------
@@ -47,16 +53,62 @@ class Optimizer:
     Hyperparameters are Python floats, so that a float32 parameter stays
     float32: nothing in a step promotes it to float64, and nothing in a step
     reads a value back to the host.
+
+    With ``flat=True`` (on backends that write arrays in place through views:
+    NumPy, CuPy, PyTorch, array-api-strict; others raise ``ValueError``):
+
+    - each ``p.data`` is rebound, when the optimizer is made, to a view of
+      the optimizer's buffer (same values). An array the caller passed in
+      (``gdbp.tensor(array)``) is no longer written by the steps.
+    - :meth:`zero_grad` lends the backward pass each parameter's slice of a
+      flat gradient buffer; gradients written elsewhere are copied in at the
+      step. Call ``optimizer.zero_grad()`` (not only ``model.zero_grad()``)
+      for gradients to land in place.
+    - a ``p.data`` rebound later (``p.data = value``, ``Module.load_state_dict``)
+      is copied back into the buffer at the next :meth:`zero_grad` or
+      :meth:`step`. A parameter moved to another backend (``Module.to``)
+      makes them raise ``BackendMismatchError``: make the optimizer again.
+    - results, :attr:`state` and :meth:`state_dict` are bit for bit those
+      of ``flat=False``, and state dicts load across the two. A parameter
+      without a gradient is skipped as without ``flat``; from then on, for
+      optimizers that count steps per parameter, that buffer is stepped one
+      parameter at a time (same results, per-tensor speed).
+    - :attr:`state` is built on each access, from views of the flat state;
+      assign a whole dict (or use :meth:`load_state_dict`) to change it.
     """
 
     #: The constructor's hyperparameters, in order (saved by :meth:`state_dict`).
     hyperparameter_names: tuple = ("lr",)
 
-    def __init__(self, params, lr: float):
+    def __init__(self, params, lr: float, flat: bool = False):
         self.params = _param_list(params, type(self).__name__)
         self.lr = lr
         self.step_count = 0
-        self.state: dict[int, dict] = {}
+        self._flat = None
+        self._state: dict[int, dict] = {}
+        if flat:
+            # Last (subclasses check their hyperparameters before calling this): a construction
+            # that fails leaves the parameters untouched.
+            self._flat = FlatStorage(self.params, type(self).__name__)
+
+    @property
+    def flat(self) -> bool:
+        """Whether the parameters live in flat buffers (the constructor's ``flat``)."""
+        return self._flat is not None
+
+    @property
+    def state(self) -> dict:
+        """Per-parameter state: ``{index: {name: array or int}}``, for parameters stepped at least once."""
+        if self._flat is None:
+            return self._state
+        return self._flat.state(self._state_keys())
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        if self._flat is None:
+            self._state = value
+        else:
+            self._flat.load_state(value)
 
     # -- the learning rate ---------------------------------------------------
 
@@ -81,25 +133,40 @@ class Optimizer:
         TypeError, ShapeError
             A gradient does not match its parameter's backend, dtype or shape.
         """
-        for i, p in enumerate(self.params):
-            g = grad_array(p)
-            if g is None:
-                continue
-            _check_grad(i, p, g)
-            self._update(p, g, self.state.setdefault(i, {}))
+        if self._flat is not None:
+            self._flat.step(self._update, "step" in self._state_keys(), _check_grad)
+        else:
+            for i, p in enumerate(self.params):
+                g = grad_array(p)
+                if g is None:
+                    continue
+                _check_grad(i, p, g)
+                self._update(p, g, self._state.setdefault(i, {}))
         self.step_count += 1
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``p.grad = None``) before the next backward pass.
 
         The memory of a gradient nobody else holds is kept for the next
-        backward pass to write into (see :meth:`gdbp.Tensor.zero_grad_`).
+        backward pass to write into (see :meth:`gdbp.Tensor.zero_grad_`);
+        with ``flat=True``, each parameter's slice of the flat gradient buffer.
         """
+        if self._flat is not None:
+            self._flat.zero_grad()
+            return
         for p in self.params:
             p.zero_grad_()
 
     def _update(self, p: Tensor, g, state: dict) -> None:
-        """Apply the update rule to one parameter (raw gradient ``g``; ``state`` starts empty)."""
+        """Apply the update rule to one parameter (raw gradient ``g``; ``state`` starts empty).
+
+        ``p`` may also be a block of a flat buffer holding many parameters
+        (see :mod:`gdbp.descent.flat`): a rule reads only ``p.data`` and
+        ``p._backend``, and moves ``p`` with :meth:`_descend`. It must be
+        elementwise (each entry's update depends on that entry alone), so
+        that a block gives the same bits as a tensor; a rule that is not
+        (per-tensor norms, as in LAMB) must refuse ``flat=True``.
+        """
         raise NotImplementedError
 
     def _descend(self, p: Tensor, step) -> None:
@@ -131,7 +198,7 @@ class Optimizer:
             parameters' backend, so later steps do not change the snapshot.
         """
         state = {}
-        for i, entry in self.state.items():
+        for i, entry in self.state.items():  # with flat=True, views of the flat state: copied here
             p = self.params[i]
             state[i] = {k: _copy(p, v) for k, v in entry.items()}
         return {
@@ -191,6 +258,8 @@ class Optimizer:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        if self._flat is not None:
+            args += ", flat=True"
         return f"{type(self).__name__}({len(self.params)} parameters, {args})"
 
 

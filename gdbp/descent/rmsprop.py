@@ -36,6 +36,8 @@ class RMSprop(Optimizer):
     centered : bool
         Divide by the gradient's running standard deviation instead of its
         root mean square.
+    flat : bool
+        Keep the parameters in flat buffers (see :class:`Optimizer`).
 
     Raises
     ------
@@ -46,13 +48,13 @@ class RMSprop(Optimizer):
     hyperparameter_names = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
-        super().__init__(params, lr)
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, flat: bool = False):
         self.alpha = fraction("alpha", alpha)
         self.eps = nonnegative("eps", eps)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.momentum = nonnegative("momentum", momentum)
         self.centered = bool(centered)
+        super().__init__(params, lr, flat)
 
     def _state_keys(self) -> tuple:
         keys = ("step", "square_avg")

@@ -35,6 +35,8 @@ class SGD(Optimizer):
         and dampening = 0).
     weight_decay : float
         L2 penalty ``weight_decay / 2 * ||w||^2`` added to the cost.
+    flat : bool
+        Keep the parameters in flat buffers (see :class:`Optimizer`).
 
     Raises
     ------
@@ -51,8 +53,7 @@ class SGD(Optimizer):
     hyperparameter_names = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
-        super().__init__(params, lr)
+                 nesterov: bool = False, weight_decay: float = 0.0, flat: bool = False):
         self.momentum = nonnegative("momentum", momentum)
         self.dampening = nonnegative("dampening", dampening)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
@@ -62,6 +63,7 @@ class SGD(Optimizer):
                 f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={self.momentum!r}, "
                 f"dampening={self.dampening!r}"
             )
+        super().__init__(params, lr, flat)
 
     def _state_keys(self) -> tuple:
         return ("momentum_buffer",) if self.momentum else ()
