@@ -31,6 +31,11 @@ class Kernels:
         """``sum(a, axis)``, written into ``out`` where the library can."""
         return self.xp.sum(a, axis=axis)
 
+    def sub_scaled_(self, w, alpha, g):
+        """``w -= alpha * g`` in place (w writable, g of w's shape)."""
+        w -= alpha * g
+        return w
+
     def softmax_xent(self, logits, labels, smoothing=0.0):
         """Per-row cross-entropy of softmax(logits) against integer labels, and the softmax.
 
@@ -125,6 +130,7 @@ class NumpyKernels(Kernels):
         return out
 
 
+_BLOCK = 65536  # elements per block of an in-place update (256 KiB of float32)
 _cache: dict = {}
 _kinds: dict = {}
 def isdtype(xp, dtype, kind) -> bool:

@@ -80,4 +80,4 @@ class SGD(Optimizer):
                 b = self.momentum * b + (1.0 - self.dampening) * g
             state["momentum_buffer"] = b
             d = g + self.momentum * b if self.nesterov else b
-        self._descend(p, self.lr * d)
+        self._descend_scaled(p, self.lr, d)
