@@ -87,8 +87,8 @@ def test_a_gradient_someone_holds_is_not_overwritten(rng):
 def test_aliased_gradients_are_not_recycled():
     a = gdbp.tensor(np.ones(3), requires_grad=True)
     b = gdbp.tensor(np.ones(3), requires_grad=True)
-    (a + b).sum().backward()
-    assert a.grad.data is b.grad.data  # add hands the same array to both
+    ((a + b) * np.arange(3.0)).sum().backward()
+    assert a.grad.data is b.grad.data  # add hands the same (fresh) array to both
     a.zero_grad_()
     assert a._gbuf is None  # b's gradient still uses that memory
     b.zero_grad_()
@@ -136,3 +136,21 @@ def test_scaled_step_in_place_matches_the_plain_formula(rng, shape):
     v = np.asfortranarray(w)  # not C-contiguous: the plain formula, still in place
     assert NumpyKernels(xp).sub_scaled_(v, 0.1, g) is v
     np.testing.assert_array_equal(v, expected)
+
+
+def test_a_gradient_that_is_a_view_is_not_recycled():
+    # a's gradient is a view of the array b's gradient is: reusing it would overwrite b.grad.
+    a = gdbp.tensor(np.ones((2, 3)), requires_grad=True)
+    b = gdbp.tensor(np.ones(6), requires_grad=True)
+    ((a.reshape((6,)) + b) * np.arange(6.0)).sum().backward()
+    assert a.grad.data.base is b.grad.data
+    a.zero_grad_()
+    assert a._gbuf is None
+
+
+def test_only_numpy_recycles_buffers():
+    w = gdbp.tensor(gdbp.backends.transfer(np.ones((2, 3)), "torch"), requires_grad=True)
+    x = gdbp.tensor(gdbp.backends.transfer(np.ones((4, 3)), "torch"))
+    ops.linear(x, w).sum().backward()
+    w.zero_grad_()
+    assert w._gbuf is None  # its rules could not write into it: nothing to gain

@@ -23,6 +23,11 @@ class Kernels:
     def matmul(self, a, b):
         return a @ b
 
+    def reusable(self, a) -> bool:
+        """Whether a can serve as an output buffer: it owns its memory (a view could alias
+        another array) and ``matmul_into`` / ``sum_into`` write into it. Generic: never."""
+        return False
+
     def matmul_into(self, a, b, out):
         """``a @ b``, written into ``out`` where the library can (the generic version allocates)."""
         return a @ b
@@ -92,6 +97,9 @@ class NumpyKernels(Kernels):
         if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1:
             return self._np.dot(a, b)
         return a @ b
+
+    def reusable(self, a) -> bool:
+        return a.base is None and a.flags.c_contiguous and a.flags.writeable
 
     def matmul_into(self, a, b, out):
         if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1:

@@ -151,7 +151,10 @@ class Tensor:
         # Two references each: the local name and getrefcount's argument (the Tensor),
         # the Tensor's slot and the argument (the array). More means someone else holds it.
         if _getrefcount(g) == 2 and _getrefcount(g.data) == 2:
-            self._gbuf = g.data
+            from ..backends import kernels
+
+            if kernels(self._backend.xp).reusable(g.data):
+                self._gbuf = g.data
 
     def detach(self) -> "Tensor":
         """The same values, cut from the graph (shares memory and version counter)."""
