@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 
 from . import backends
-from .backprop import Tensor, no_grad, value_and_grad, vjp
+from .backprop import Tensor, no_grad, unwrap, value_and_grad, vjp
 
 __all__ = ["GradCheckReport", "check_grad", "assert_backends_agree"]
 
@@ -50,8 +50,6 @@ class GradCheckReport:
 # --- small helpers: no array library is named here ---------------------------------------
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 def _is_float_array(x) -> bool:
@@ -154,7 +152,7 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
         An argument chosen by ``argnums`` is not a floating array, or f's
         output is not floating.
     """
-    xs = [_raw(x) for x in xs]
+    xs = [unwrap(x) for x in xs]
     xs = [_to_float64(x) if _is_float_array(x) else x for x in xs]
     if argnums is None:
         nums = tuple(i for i, x in enumerate(xs) if _is_float_array(x))
@@ -180,7 +178,7 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
         """f's outputs as raw arrays, computed on Tensors without a graph."""
         wrapped = [Tensor(a) if backends.is_array(a) else a for a in args]
         with no_grad():
-            return [_raw(o) for o in _leaves(f(*wrapped))]
+            return [unwrap(o) for o in _leaves(f(*wrapped))]
 
     out, pullback = vjp(f_of_diff, *[xs[i] for i in nums])
     outs = _leaves(out)
@@ -306,15 +304,15 @@ def assert_backends_agree(f, *xs, backends=("numpy", "array_api_strict", "torch"
     targets = [_backends.resolve(b) for b in backends]
     if not targets:
         raise ValueError("assert_backends_agree: no backends given")
-    floats = [x for x in xs if _is_float_array(_raw(x))]
+    floats = [x for x in xs if _is_float_array(unwrap(x))]
     if rtol is None or atol is None:
         narrow = any(_float_bits(x) < 64 for x in floats)
         rtol = (1e-4 if narrow else 1e-7) if rtol is None else rtol
         atol = (1e-5 if narrow else 1e-10) if atol is None else atol
-    runs = [_run_on(f, [_raw(x) for x in xs], b, argnums) for b in targets]
+    runs = [_run_on(f, [unwrap(x) for x in xs], b, argnums) for b in targets]
     reference = runs[0]
     for run in runs:
-        _check_kinds(run, [_raw(x) for x in xs], argnums)
+        _check_kinds(run, [unwrap(x) for x in xs], argnums)
     for run in runs[1:]:
         for kind, mine, theirs in (("output", run.values, reference.values),
                                    ("gradient of argument", run.grads, reference.grads)):
@@ -335,13 +333,13 @@ def assert_backends_agree(f, *xs, backends=("numpy", "array_api_strict", "torch"
 
 def _float_bits(x) -> int:
     """The bit width of a floating array's dtype."""
-    x = _raw(x)
+    x = unwrap(x)
     return backends.backend_of(x).xp.finfo(x.dtype).bits
 
 
 def _argnum_list(xs, argnums):
     if argnums is None:
-        return [i for i, x in enumerate(xs) if _is_float_array(_raw(x))]
+        return [i for i, x in enumerate(xs) if _is_float_array(unwrap(x))]
     return [argnums] if isinstance(argnums, int) else [a % len(xs) for a in argnums]
 
 
@@ -356,7 +354,7 @@ def _run_on(f, xs, backend, argnums) -> _Run:
         return _sum_outputs(outs), outs
 
     (_, outs), grads = value_and_grad(summed, argnums=nums, has_aux=True)(*moved)
-    return _Run(backend, [_raw(o) for o in outs], list(grads))
+    return _Run(backend, [unwrap(o) for o in outs], list(grads))
 
 
 def _check_kinds(run, xs, argnums):

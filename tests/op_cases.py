@@ -18,7 +18,7 @@ import numpy as np
 import gdbp
 from gdbp import backends
 from gdbp.backprop import ops
-from gdbp.backprop.engine import Primitive
+from gdbp.backprop.primitive import Primitive
 from gdbp.backprop.namespace import DIFFERENTIABLE
 
 

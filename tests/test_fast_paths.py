@@ -5,7 +5,8 @@ import pytest
 
 import gdbp
 from gdbp import nn
-from gdbp.backends._kernels import Kernels, NumpyKernels, kernels
+from gdbp.backends._kernels import Kernels, kernels
+from gdbp.backends._numpy import NumpyKernels
 from gdbp.backprop import ops
 
 xp = gdbp.backends.resolve("numpy").xp
@@ -122,20 +123,6 @@ def test_numpy_cross_entropy_matches_the_generic_version(rng, smoothing):
     mean_fast, mean_generic = fast.mean_all(cost_fast), generic.mean_all(cost_fast)
     assert type(mean_fast) is np.ndarray and mean_fast.shape == () and mean_fast.dtype == np.float32
     np.testing.assert_allclose(mean_fast, mean_generic, rtol=1e-6)
-
-
-@pytest.mark.parametrize("shape", [(7, 5), (300, 301), (301, 300)])  # the large ones go block by block
-def test_scaled_step_in_place_matches_the_plain_formula(rng, shape):
-    w = rng.normal(size=shape).astype(np.float32)
-    g = rng.normal(size=shape).astype(np.float32)
-    expected = w - np.float32(0.1) * g
-    for k in (NumpyKernels(xp), Kernels(xp)):
-        v = w.copy()
-        assert k.sub_scaled_(v, 0.1, g) is v
-        np.testing.assert_array_equal(v, expected)  # elementwise: blocks give the same bits
-    v = np.asfortranarray(w)  # not C-contiguous: the plain formula, still in place
-    assert NumpyKernels(xp).sub_scaled_(v, 0.1, g) is v
-    np.testing.assert_array_equal(v, expected)
 
 
 def test_a_gradient_that_is_a_view_is_not_recycled():

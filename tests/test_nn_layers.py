@@ -129,7 +129,7 @@ def test_layers_keep_float32(backend, rng):
 
 def test_linear_refuses_another_dtype_or_backend(rng):
     layer = nn.Linear(3, 2, backend="numpy")
-    with pytest.raises(TypeError, match="float64 does not match"):
+    with pytest.raises(TypeError, match="input has dtype float64, but the layer has dtype float32"):
         layer(rng.standard_normal((4, 3)))
     with pytest.raises(backends.BackendMismatchError, match="torch"):
         layer(torch.zeros(4, 3))
@@ -280,7 +280,7 @@ def test_dropout_refuses_bad_p_and_a_stream_of_another_backend():
 
 def test_device_generator_of_torch_is_deterministic():
     # The stream GPUs use (torch's own generator), run here on the CPU.
-    from gdbp.backends._random import _TorchStream
+    from gdbp.backends._torch import TorchStream as _TorchStream
 
     be = backends.resolve("torch")
     a, b = _TorchStream(5, be), _TorchStream(5, be)

@@ -468,7 +468,7 @@ def test_write_behind_the_back_then_bump_version_is_caught(backend):
     w = ten(backend, [1.0, 2.0], requires_grad=True)
     cost = (w ** 3).sum()
     w.data = w.data * 2          # what an optimizer with its own kernels does ...
-    w._bump_version()            # ... and then says so
+    w.mark_changed()            # ... and then says so
     with pytest.raises(InPlaceError):
         cost.backward()
 

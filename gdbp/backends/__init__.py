@@ -1,8 +1,9 @@
 """The backend layer: the only package in gdbp that imports numpy, cupy or array_api_compat.
 
-A backend is an array namespace and a device (:class:`Backend`). Math code
-takes its namespace from its inputs; the default backend set by :func:`use`
-(or ``GDBP_BACKEND``) only decides where new arrays are created.
+A backend is an array namespace and a device (:class:`Backend`), with the
+library's kernels (``backend.kernels``). Math code takes its namespace from
+its inputs; the default backend set by :func:`use` (or ``GDBP_BACKEND``)
+only decides where new arrays are created.
 """
 
 from ._arrays import backend_of, device_of, is_array, namespace, same_backend, to_numpy, transfer
@@ -11,16 +12,16 @@ from ._backend import (
     BackendError,
     BackendMismatchError,
     BackendUnavailableError,
-    auto,
-    probe_cuda,
-    resolve,
+    ShapeError,
 )
+from ._checks import check_fits
+from ._cupy import probe_cuda
 from ._default import current, use
 from ._host import permutation, to_numpy_contiguous
 from ._info import probe, report
-from ._kernels import isdtype, kernels
+from ._kernels import Kernels, isdtype, kernels, register_kernels
 from ._random import HostGenerator, device_rng, host_rng
-from ._scatter import scatter_add
+from ._resolve import auto, resolve
 
 __all__ = [
     "Backend",
@@ -28,8 +29,11 @@ __all__ = [
     "BackendMismatchError",
     "BackendUnavailableError",
     "HostGenerator",
+    "Kernels",
+    "ShapeError",
     "auto",
     "backend_of",
+    "check_fits",
     "current",
     "device_of",
     "device_rng",
@@ -41,10 +45,10 @@ __all__ = [
     "permutation",
     "probe",
     "probe_cuda",
+    "register_kernels",
     "report",
     "resolve",
     "same_backend",
-    "scatter_add",
     "to_numpy",
     "to_numpy_contiguous",
     "transfer",

@@ -1,46 +1,75 @@
 """Telling arrays apart, and moving them between backends.
 
-Type checks look in ``sys.modules`` rather than importing a library, so
-asking about an array never imports CuPy or torch.
+Which library an array belongs to is worked out once per array type, without
+importing anything (a library that was never imported has no arrays), and
+remembered: asking again costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from ._backend import (
-    Backend,
-    BackendMismatchError,
-    generic_backend,
-    loaded,
-    numpy_backend,
-    resolve,
-    strict_backend,
-    torch_backend,
-    cupy_backend,
-)
+import array_api_compat
+
+from ._backend import Backend, BackendMismatchError, loaded
+from ._cupy import cupy_backend
+from ._numpy import numpy_backend
+from ._resolve import resolve
+from ._strict import generic_backend, strict_backend
+from ._torch import torch_backend
 
 __all__ = ["backend_of", "is_array", "namespace", "device_of", "to_numpy", "transfer", "same_backend"]
+
+# array type -> function giving an array of that type its backend (None: not an array)
+_by_type: dict[type, Callable[[Any], Backend | None]] = {}
+
+
+def _none(x) -> None:
+    return None
+
+
+def _per_device(make, device_key):
+    """A resolver that makes each device's backend once, then looks it up."""
+    cache: dict = {}
+
+    def find(x):
+        key = device_key(x)
+        backend = cache.get(key)
+        if backend is None:
+            backend = cache[key] = make(key)
+        return backend
+
+    return find
+
+
+def _resolver(t: type) -> Callable[[Any], Backend | None]:
+    """How to find the backend of an array of type t: the one place that asks which library it is."""
+    if getattr(t, "_gdbp_tensor", False):
+        return _none  # a gdbp Tensor wraps an array; it is not one
+    np = loaded("numpy")
+    if np is not None and issubclass(t, (np.ndarray, np.generic)):
+        backend = numpy_backend()
+        return lambda x: backend
+    cp = loaded("cupy")
+    if cp is not None and issubclass(t, cp.ndarray):
+        return _per_device(cupy_backend, lambda x: x.device.id)
+    torch = loaded("torch")
+    if torch is not None and issubclass(t, torch.Tensor):
+        return _per_device(torch_backend, lambda x: x.device)
+    strict = loaded("array_api_strict")
+    if strict is not None and issubclass(t, strict._array_object.Array):
+        return _per_device(strict_backend, lambda x: x.device)
+    if hasattr(t, "__array_namespace__"):
+        return lambda x: generic_backend(x.__array_namespace__(), x.device)
+    return _none
 
 
 def backend_of(x: Any) -> Backend | None:
     """The backend (library and device) an array lives on, or None for a non-array."""
-    np = loaded("numpy")
-    if np is not None and isinstance(x, (np.ndarray, np.generic)):
-        return numpy_backend()
-    cp = loaded("cupy")
-    if cp is not None and isinstance(x, cp.ndarray):
-        return cupy_backend(x.device.id)
-    torch = loaded("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        return torch_backend(str(x.device))
-    strict = loaded("array_api_strict")
-    if strict is not None and isinstance(x, strict._array_object.Array):
-        return strict_backend(x.device)
-    ns = getattr(x, "__array_namespace__", None)
-    if ns is not None and not hasattr(x, "_gdbp_tensor"):
-        return generic_backend(ns(), x.device)
-    return None
+    find = _by_type.get(type(x))
+    if find is None:
+        find = _by_type[type(x)] = _resolver(type(x))
+    return find(x)
 
 
 def is_array(x: Any) -> bool:
@@ -75,8 +104,6 @@ def namespace(*arrays: Any):
 
 def device_of(x: Any):
     """The device an array lives on, as its own library names it."""
-    import array_api_compat
-
     return array_api_compat.device(x)
 
 
@@ -84,28 +111,15 @@ def to_numpy(x: Any):
     """A NumPy array with x's values: the one place that knows each library's host copy.
 
     NumPy arrays come back as they are (no copy); CuPy arrays are copied from
-    the GPU (``.get()``), torch tensors through ``.cpu().numpy()``.
+    the GPU (``.get()``), torch tensors through ``.cpu().numpy()``. A gdbp
+    Tensor gives its data's values.
     """
-    import numpy as np
-
-    if hasattr(x, "_gdbp_tensor"):
+    if getattr(x, "_gdbp_tensor", False):
         x = x.data
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, np.generic):
-        return np.asarray(x)
-    cp = loaded("cupy")
-    if cp is not None and isinstance(x, cp.ndarray):
-        return x.get()
-    torch = loaded("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "__dlpack__"):
-        try:
-            return np.from_dlpack(x)
-        except Exception:  # a device array that DLPack cannot hand to the host
-            pass
-    return np.asarray(x)
+    backend = backend_of(x)
+    if backend is None:
+        return numpy_backend().kernels.to_numpy(x)  # a list, a scalar: whatever NumPy makes of it
+    return backend.kernels.to_numpy(x)
 
 
 def transfer(x: Any, backend: Any):
@@ -130,7 +144,7 @@ def transfer(x: Any, backend: Any):
         else:
             # DLPack hands over the same memory: copy, as promised.
             return target.xp.asarray(shared, copy=True)
-    host = to_numpy(x)
+    host = source.kernels.to_numpy(x)
     if target.name == "numpy":
         # A CPU source's host array may be a view of it (torch's .numpy()); a GPU's is fresh.
         return host if source.is_gpu else host.copy()

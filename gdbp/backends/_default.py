@@ -5,7 +5,8 @@ Math code never consults it: functions take their namespace from their inputs.
 
 from __future__ import annotations
 
-from ._backend import Backend, env_spec, resolve
+from ._backend import Backend
+from ._resolve import env_spec, resolve
 
 __all__ = ["current", "use"]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from ._backend import BackendUnavailableError, auto, env_spec, probe_cuda, resolve
+from ._backend import BackendUnavailableError
+from ._cupy import probe_cuda
+from ._resolve import auto, env_spec, resolve
 
 __all__ = ["probe", "report"]
 

@@ -1,17 +1,22 @@
-"""Per-library fast paths behind the generic array-API versions.
+"""Kernels: what differs between array libraries, behind one set of functions.
 
-``kernels(xp)`` gives an object with the same functions for every
-namespace; a library gets its own version of a function only where a
-benchmark shows it pays, and the generic one is the tested fallback.
+``Kernels`` holds the generic versions, written in the array API standard
+alone; each library's module subclasses it (``NumpyKernels``, ...) and
+overrides a function only where the library has a better way or a benchmark
+shows it pays. The generic version is the tested fallback. Every Backend
+carries its library's kernels (``backend.kernels``), and :func:`kernels`
+finds them from a namespace, as gradient rules know only ``xp``.
 """
 
 from __future__ import annotations
 
 import math
 
-import array_api_compat
+import numpy
 
-__all__ = ["kernels", "Kernels", "isdtype"]
+from ._scatter import generic_scatter_add
+
+__all__ = ["Kernels", "kernels", "register_kernels", "library_kernels", "isdtype"]
 
 
 class Kernels:
@@ -19,6 +24,8 @@ class Kernels:
 
     def __init__(self, xp):
         self.xp = xp
+
+    # -- products and sums ---------------------------------------------------------
 
     def matmul(self, a, b):
         return a @ b
@@ -36,10 +43,19 @@ class Kernels:
         """``sum(a, axis)``, written into ``out`` where the library can."""
         return self.xp.sum(a, axis=axis)
 
-    def sub_scaled_(self, w, alpha, g):
-        """``w -= alpha * g`` in place (w writable, g of w's shape)."""
-        w -= alpha * g
-        return w
+    def sum(self, a, axis=None, dtype=None, keepdims=False):
+        """``xp.sum``, always an array (some libraries give scalars for full reductions)."""
+        return self.xp.sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean_all(self, a):
+        """The mean of every element, as a 0-d array."""
+        return self.xp.sum(a) / math.prod(a.shape)
+
+    # -- activations and costs -------------------------------------------------------
+
+    def relu_grad(self, g, ans):
+        """g where ans > 0, else 0 (relu's VJP, from its output)."""
+        return g * self.xp.astype(ans > 0, g.dtype)
 
     def softmax_xent(self, logits, labels, smoothing=0.0):
         """Per-row cross-entropy of softmax(logits) against integer labels, and the softmax.
@@ -59,18 +75,6 @@ class Kernels:
         e /= s
         return cost, e
 
-    def sum(self, a, axis=None, dtype=None, keepdims=False):
-        """``xp.sum``, always an array (some libraries give scalars for full reductions)."""
-        return self.xp.sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
-
-    def mean_all(self, a):
-        """The mean of every element, as a 0-d array."""
-        return self.xp.sum(a) / math.prod(a.shape)
-
-    def relu_grad(self, g, ans):
-        """g where ans > 0, else 0 (relu's VJP, from its output)."""
-        return g * self.xp.astype(ans > 0, g.dtype)
-
     def pick(self, a, labels):
         """``a[..., labels]`` along the last axis: out[i] = a[i, labels[i]]."""
         xp = self.xp
@@ -83,64 +87,73 @@ class Kernels:
         onehot = xp.astype(xp.expand_dims(labels, axis=-1) == classes, p.dtype)
         return p - weight * onehot
 
+    # -- indexing --------------------------------------------------------------------
 
-class NumpyKernels(Kernels):
-    def __init__(self, xp):
-        super().__init__(xp)
-        import numpy
+    def scatter_add(self, g, key, shape):
+        """``z = zeros(shape); z[key] += g``, with repeated indices adding up (the adjoint of ``x[key]``)."""
+        return generic_scatter_add(self.xp, g, key, shape)
 
-        self._np = numpy
+    # -- moving arrays ---------------------------------------------------------------------
 
-    def matmul(self, a, b):
-        # numpy.matmul is several times slower than numpy.dot when the shared
-        # dimension is 1 (the weight gradient x.T @ g at batch size 1).
-        if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1:
-            return self._np.dot(a, b)
-        return a @ b
+    def transfer(self, x, backend):
+        """x's values as an array of another backend (an explicit copy, see :func:`gdbp.backends.transfer`)."""
+        from ._arrays import transfer
 
-    def reusable(self, a) -> bool:
-        return a.base is None and a.flags.c_contiguous and a.flags.writeable
+        return transfer(x, backend)
 
-    def matmul_into(self, a, b, out):
-        if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1:
-            return self._np.dot(a, b, out=out) if out.flags.c_contiguous else self._np.dot(a, b)
-        return self._np.matmul(a, b, out=out)
+    def to_device(self, x, device):
+        """x on another device of its own library."""
+        to = getattr(x, "to_device", None)
+        if to is not None:
+            return to(device)
+        return self.xp.asarray(x, device=device, copy=True)
 
-    def sum_into(self, a, axis, out):
-        return self._np.sum(a, axis=axis, out=out)
+    # -- the host and random streams -----------------------------------------------------
 
-    def sum(self, a, axis=None, dtype=None, keepdims=False):
-        if axis is None and not keepdims:
-            # keepdims and a reshape give a 0-d array where numpy.sum would give a scalar.
-            return a.sum(dtype=dtype, keepdims=True).reshape(())
-        return a.sum(axis=axis, dtype=dtype, keepdims=keepdims)
+    def to_numpy(self, x):
+        """A NumPy array with x's values (through DLPack where the library speaks it)."""
+        if hasattr(x, "__dlpack__"):
+            try:
+                return numpy.from_dlpack(x)
+            except Exception:  # a device array that DLPack cannot hand to the host
+                pass
+        return numpy.asarray(x)
 
-    def mean_all(self, a):
-        # NumPy's full reductions give scalars; keepdims and a reshape keep a 0-d array, cheaply.
-        total = a.sum(keepdims=True).reshape(())
-        total /= a.size
-        return total
+    def stream(self, seed: int, backend):
+        """A seeded stream of U[0, 1) draws on ``backend`` (see :func:`gdbp.backends.device_rng`).
 
-    def relu_grad(self, g, ans):
-        # NumPy multiplies by a boolean mask inside the ufunc loop: no float copy of the mask.
-        return self._np.multiply(g, ans > 0)
+        Generic: the host stream, so that every CPU library sees the same numbers for a seed.
+        """
+        from ._random import HostStream
 
-    def pick(self, a, labels):
-        if a.ndim != 2:
-            return super().pick(a, labels)
-        return a[self._np.arange(a.shape[0]), labels]
-
-    def minus_onehot(self, p, labels, weight=1.0):
-        if p.ndim != 2:
-            return super().minus_onehot(p, labels, weight)
-        out = p.copy()
-        out[self._np.arange(p.shape[0]), labels] -= weight  # each row once: no repeated index
-        return out
+        return HostStream(seed, backend)
 
 
-_BLOCK = 65536  # elements per block of an in-place update (256 KiB of float32)
-_cache: dict = {}
+_by_namespace: dict = {}
 _kinds: dict = {}
+
+
+def register_kernels(xp, k: Kernels) -> None:
+    """Make ``k`` the kernels of namespace ``xp`` (a library's own, or a namespace built on one)."""
+    _by_namespace[xp] = k
+
+
+def library_kernels(xp, cls) -> Kernels:
+    """The kernels of a library's namespace: one ``cls`` object per namespace, shared by its devices."""
+    k = _by_namespace.get(xp)
+    if type(k) is not cls:
+        k = _by_namespace[xp] = cls(xp)
+    return k
+
+
+def kernels(xp) -> Kernels:
+    """The kernels of namespace ``xp`` (the generic ones for a namespace no library registered)."""
+    k = _by_namespace.get(xp)
+    if k is None:
+        k = _by_namespace[xp] = Kernels(xp)
+    return k
+
+
 def isdtype(xp, dtype, kind) -> bool:
     """``xp.isdtype(dtype, kind)``, remembered: some libraries take microseconds to answer."""
     key = (xp, dtype, kind)
@@ -151,12 +164,3 @@ def isdtype(xp, dtype, kind) -> bool:
         return answer
     except TypeError:  # an unhashable dtype object
         return bool(xp.isdtype(dtype, kind))
-
-
-def kernels(xp) -> Kernels:
-    """The fast paths for namespace xp (a generic fallback for unknown ones)."""
-    k = _cache.get(xp)
-    if k is None:
-        k = NumpyKernels(xp) if array_api_compat.is_numpy_namespace(xp) else Kernels(xp)
-        _cache[xp] = k
-    return k

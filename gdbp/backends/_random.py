@@ -16,10 +16,12 @@ Two kinds of stream:
 
 from __future__ import annotations
 
-from ._arrays import transfer
-from ._backend import Backend, resolve
+import numpy as np
 
-__all__ = ["HostGenerator", "host_rng", "device_rng", "numpy_dtype"]
+from . import _arrays, _resolve
+from ._backend import Backend
+
+__all__ = ["HostGenerator", "HostStream", "host_rng", "device_rng", "numpy_dtype", "check_seed"]
 
 _NAMES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
           "uint8", "uint16", "uint32", "uint64", "bool")
@@ -27,8 +29,6 @@ _NAMES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
 
 def numpy_dtype(backend: Backend, dtype):
     """The NumPy dtype with the same name as a backend's dtype (``None``: float32)."""
-    import numpy as np
-
     if dtype is None:
         return np.dtype(np.float32)
     if isinstance(dtype, str):
@@ -41,6 +41,13 @@ def numpy_dtype(backend: Backend, dtype):
 
 def _shape(shape) -> tuple:
     return (shape,) if isinstance(shape, int) else tuple(shape)
+
+
+def check_seed(seed) -> int:
+    """A seed as a Python int >= 0, or a TypeError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise TypeError(f"a seed is a non-negative Python int, got {seed!r}")
+    return seed
 
 
 class HostGenerator:
@@ -58,19 +65,15 @@ class HostGenerator:
     """
 
     def __init__(self, seed: int):
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise TypeError(f"a seed is a non-negative Python int, got {seed!r}")
-        import numpy as np
-
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._g = np.random.default_rng(seed)
 
     def __repr__(self) -> str:
         return f"HostGenerator(seed={self.seed})"
 
     def _out(self, host, backend, dtype):
-        target = resolve(backend)
-        return transfer(host.astype(numpy_dtype(target, dtype)), target)
+        target = _resolve.resolve(backend)
+        return _arrays.transfer(host.astype(numpy_dtype(target, dtype)), target)
 
     def uniform(self, shape, low: float = 0.0, high: float = 1.0, *, backend=None, dtype=None):
         """Draws from U[low, high) of the given shape, on ``backend`` (default: current) in ``dtype`` (float32)."""
@@ -86,9 +89,9 @@ class HostGenerator:
 
     def integers(self, low: int, high: int, shape, *, backend=None, dtype=None):
         """Integers drawn uniformly from [low, high), on ``backend`` in ``dtype`` (default int64)."""
-        target = resolve(backend)
+        target = _resolve.resolve(backend)
         dtype = target.xp.int64 if dtype is None else dtype
-        return transfer(self._g.integers(low, high, _shape(shape)).astype(numpy_dtype(target, dtype)), target)
+        return _arrays.transfer(self._g.integers(low, high, _shape(shape)).astype(numpy_dtype(target, dtype)), target)
 
     def get_state(self) -> dict:
         """The generator's state, as JSON-ready Python values."""
@@ -108,8 +111,8 @@ def host_rng(seed: int) -> HostGenerator:
     return HostGenerator(seed)
 
 
-class _BoundHost:
-    """The host stream bound to a CPU backend."""
+class HostStream:
+    """The host stream bound to a CPU backend: draws come back as arrays of that backend."""
 
     def __init__(self, seed, backend):
         self.backend = backend
@@ -124,54 +127,6 @@ class _BoundHost:
 
     def set_state(self, state) -> None:
         self._host.set_state(state)
-
-
-class _CupyStream:
-    """CuPy's own generator, on the backend's GPU."""
-
-    def __init__(self, seed, backend):
-        import cupy
-
-        self.backend = backend
-        self.seed = seed
-        with backend.device:
-            self._g = cupy.random.default_rng(seed)
-
-    def random(self, shape, dtype=None):
-        dtype = numpy_dtype(self.backend, dtype)
-        with self.backend.device:
-            return self._g.random(_shape(shape), dtype=dtype)
-
-    def get_state(self):
-        raise NotImplementedError(
-            "CuPy's generator does not expose its state, so a CuPy stream cannot be saved; "
-            "a resumed run restarts its masks from the seed"
-        )
-
-    set_state = get_state
-
-
-class _TorchStream:
-    """torch's own generator, on the backend's CUDA device."""
-
-    def __init__(self, seed, backend):
-        import torch
-
-        self.backend = backend
-        self.seed = seed
-        self._torch = torch
-        self._g = torch.Generator(device=backend.device)
-        self._g.manual_seed(seed)
-
-    def random(self, shape, dtype=None):
-        dtype = self._torch.float32 if dtype is None else dtype
-        return self._torch.rand(_shape(shape), generator=self._g, device=self.backend.device, dtype=dtype)
-
-    def get_state(self):
-        return self._g.get_state().tolist()
-
-    def set_state(self, state) -> None:
-        self._g.set_state(self._torch.tensor(state, dtype=self._torch.uint8))
 
 
 def device_rng(seed: int, backend=None):
@@ -198,12 +153,6 @@ def device_rng(seed: int, backend=None):
     torch and array-api-strict). CuPy and torch on CUDA use their own
     generators on the device: deterministic per seed, different numbers.
     """
-    target = resolve(backend)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise TypeError(f"a seed is a non-negative Python int, got {seed!r}")
-    if target.name == "cupy":
-        return _CupyStream(seed, target)
-    if target.name == "torch" and target.is_gpu:
-        return _TorchStream(seed, target)
-    return _BoundHost(seed, target)
+    target = _resolve.resolve(backend)
+    return target.kernels.stream(check_seed(seed), target)
 

@@ -1,8 +1,9 @@
 """Scatter-add, the one operation the array API standard lacks and backprop needs.
 
 The gradient of ``x[key]`` is ``zeros(x.shape)`` with ``g`` added at ``key``,
-where an index that repeats must add up. Each library has its own way; the
-generic version, written in the standard alone, is the tested fallback.
+where an index that repeats must add up. Each library's kernels have their
+own way (``numpy.add.at``, ``cupy.add.at``, ``torch.index_add_``); the generic
+version here, written in the standard alone, is the tested fallback.
 """
 
 from __future__ import annotations
@@ -11,14 +12,7 @@ import math
 
 import array_api_compat
 
-__all__ = ["scatter_add"]
-
-
-def _has_int_array(key: tuple, xp) -> bool:
-    for k in key:
-        if hasattr(k, "dtype") and not xp.isdtype(k.dtype, "bool"):
-            return True
-    return False
+__all__ = ["generic_scatter_add", "assign_selected", "has_int_array", "as_key", "flat_positions"]
 
 
 def _arrays_only(xp, key, shape, device):
@@ -54,44 +48,52 @@ def _arrays_only(xp, key, shape, device):
     return tuple(out)
 
 
-def scatter_add(xp, g, key, shape):
-    """``z = zeros(shape); z[key] += g``, with repeated indices adding up."""
-    if not isinstance(key, tuple):
-        key = (key,)
+def as_key(key) -> tuple:
+    """An index as a tuple of per-axis entries."""
+    return key if isinstance(key, tuple) else (key,)
+
+
+def has_int_array(key: tuple, xp) -> bool:
+    """Whether the key holds an integer array (where a repeated index must add up)."""
+    for k in key:
+        if hasattr(k, "dtype") and not xp.isdtype(k.dtype, "bool"):
+            return True
+    return False
+
+
+def assign_selected(xp, g, key, shape):
+    """``z = zeros(shape); z[key] = g`` for keys that select each element at most once.
+
+    Slices, integers, None, Ellipsis and boolean masks never select an element
+    twice, so an assignment is the scatter-add.
+    """
+    z = xp.zeros(shape, dtype=g.dtype, device=array_api_compat.device(g))
+    if any(k is None for k in key):
+        # None only adds size-1 axes, and the standard does not allow it in an assignment.
+        key = tuple(k for k in key if k is not None)
+        g = xp.reshape(g, z[key].shape)
+    z[key] = g
+    return z
+
+
+def flat_positions(xp, key, shape, device):
+    """The flat position of every element ``zeros(shape)[key]`` selects, in the selection's shape."""
+    positions = xp.reshape(xp.arange(math.prod(shape), device=device), shape)
+    # The standard allows integer arrays beside integers only, not beside slices.
+    return positions[_arrays_only(xp, key, shape, device)]
+
+
+def generic_scatter_add(xp, g, key, shape):
+    """``z = zeros(shape); z[key] += g``, with repeated indices adding up, in the standard alone."""
+    key = as_key(key)
+    if not has_int_array(key, xp):
+        return assign_selected(xp, g, key, shape)
     device = array_api_compat.device(g)
-    z = xp.zeros(shape, dtype=g.dtype, device=device)
-    if not _has_int_array(key, xp):
-        # Slices, integers, None, Ellipsis and masks select each element at most once.
-        if any(k is None for k in key):
-            # None only adds size-1 axes, and the standard does not allow it in an assignment.
-            key = tuple(k for k in key if k is not None)
-            g = xp.reshape(g, z[key].shape)
-        z[key] = g
-        return z
-    if array_api_compat.is_numpy_namespace(xp):
-        import numpy as np
-
-        np.add.at(z, key, g)
-        return z
-    if array_api_compat.is_cupy_namespace(xp):
-        import cupyx
-
-        cupyx.scatter_add(z, key, g)
-        return z
-    # The flat position of every selected element: index an arange with the same key.
-    size = math.prod(shape)
-    positions = xp.reshape(xp.arange(size, device=device), shape)
-    if array_api_compat.is_torch_namespace(xp):
-        where = positions[key]
-    else:
-        # The standard allows integer arrays beside integers only, not beside slices.
-        where = positions[_arrays_only(xp, key, shape, device)]
+    where = flat_positions(xp, key, shape, device)
     g_flat = xp.reshape(xp.broadcast_to(g, where.shape), (-1,))
     where = xp.reshape(where, (-1,))
-    if array_api_compat.is_torch_namespace(xp):
-        xp.reshape(z, (-1,)).index_add_(0, where, g_flat)
-        return z
-    # Generic: a one-hot matrix product (memory n_selected x size; fine for a reference backend).
+    # A one-hot matrix product (memory n_selected x size; fine for a reference backend).
+    size = math.prod(shape)
     columns = xp.reshape(xp.arange(size, device=device), (1, -1))
     onehot = xp.astype(xp.reshape(where, (-1, 1)) == columns, g.dtype)
     return xp.reshape(xp.reshape(g_flat, (1, -1)) @ onehot, shape)

@@ -1,13 +1,27 @@
-"""Reverse-mode automatic differentiation over the Python array API standard."""
+"""Reverse-mode automatic differentiation over the Python array API standard.
 
+Reading order: :mod:`.tensor` (the Tensor, and its one constructor),
+:mod:`.primitive` (how an op is defined, and the registry), :mod:`.engine`
+(applying an op, recording the graph), :mod:`.sweep` (the backward pass),
+:mod:`.ops` (the ops themselves), :mod:`.namespace` (the differentiable
+array namespace), :mod:`.functional` (grad, value_and_grad, vjp).
+"""
+
+from . import tensor as _tensor  # noqa: F401  (first: the engine and the ops build on Tensor)
+from . import ops, tree
 from .custom import custom_vjp
-from .engine import Primitive, backprop, enable_grad, is_grad_enabled, no_grad, primitive, unbroadcast
+from .engine import Node
 from .errors import GradRequirementError, GraphFreedError, InPlaceError, NotDifferentiableError, ShapeError
 from .functional import grad, value_and_grad, vjp
-from .tensor import Tensor, tensor
+from .mode import enable_grad, is_grad_enabled, no_grad
+from .namespace import namespace_for
+from .primitive import Primitive, defn, defprim
+from .sweep import backprop, unbroadcast
+from .tensor import Tensor, make, tensor, unwrap
 
 __all__ = [
-    "Primitive", "Tensor", "backprop", "custom_vjp", "enable_grad", "grad", "is_grad_enabled", "no_grad",
-    "primitive", "tensor", "unbroadcast", "value_and_grad", "vjp",
+    "Node", "Primitive", "Tensor", "backprop", "custom_vjp", "defn", "defprim", "enable_grad", "grad",
+    "is_grad_enabled", "make", "namespace_for", "no_grad", "ops", "tensor", "tree", "unbroadcast", "unwrap", "value_and_grad",
+    "vjp",
     "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError", "ShapeError",
 ]

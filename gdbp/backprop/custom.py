@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from .engine import Primitive, apply
+from .engine import apply
+from .errors import NotDifferentiableError
+from .primitive import Primitive
 
 __all__ = ["custom_vjp"]
 
@@ -35,7 +37,7 @@ class custom_vjp:
         self.fn = fn
         self.rule = None
         self.prim = Primitive(getattr(fn, "__name__", "custom"), lambda xp, *args, **kw: fn(*args, **kw),
-                              vjp_all=self._vjp_all)
+                              vjp_all=self._vjp_all)  # run on raw arrays, so f's own operations are not recorded
         functools.update_wrapper(self, fn)
 
     def defvjp(self, rule):
@@ -45,8 +47,6 @@ class custom_vjp:
 
     def _vjp_all(self, xp, g, ans, *args, **kw):
         if self.rule is None:
-            from .errors import NotDifferentiableError
-
             raise NotDifferentiableError(f"custom_vjp {self.prim.name}: no gradient rule registered (use @{self.prim.name}.defvjp)")
         grads = self.rule(g, ans, *args, **kw)
         if not isinstance(grads, (tuple, list)):

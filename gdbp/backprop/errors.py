@@ -1,10 +1,8 @@
 """The errors backprop raises: each names the problem and what to do."""
 
+from ..backends import ShapeError  # shared with the backend layer's checks
+
 __all__ = ["GraphFreedError", "InPlaceError", "NotDifferentiableError", "ShapeError", "GradRequirementError"]
-
-
-class ShapeError(ValueError):
-    """Shapes that do not fit an operation (both shapes and the op are named)."""
 
 
 class NotDifferentiableError(TypeError):

@@ -10,40 +10,14 @@ outer one can differentiate it.
 from __future__ import annotations
 
 from .. import backends
-from .engine import _GradMode, backprop
+from .mode import GradMode
+from .mode import state as _mode
 from .errors import GradRequirementError
+from .sweep import backprop
 from .tensor import Tensor
+from .tree import flatten as _flatten
 
 __all__ = ["grad", "value_and_grad", "vjp"]
-
-# How many of our transforms are running their function right now: inside
-# one, a nested transform must record its backward pass for the outer one.
-_depth = 0
-
-
-# --- containers of arrays ---------------------------------------------------------------
-
-
-def _flatten(tree):
-    """The leaves of nested lists, tuples and dicts, and a function that rebuilds the structure."""
-    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
-        parts = [_flatten(t) for t in tree]
-        leaves = [leaf for p in parts for leaf in p[0]]
-        sizes = [len(p[0]) for p in parts]
-
-        def rebuild(values, kind=type(tree)):
-            out, start = [], 0
-            for (_, sub), n in zip(parts, sizes):
-                out.append(sub(values[start:start + n]))
-                start += n
-            return kind(out)
-
-        return leaves, rebuild
-    if isinstance(tree, dict):
-        keys = list(tree)
-        leaves, rebuild_values = _flatten([tree[k] for k in keys])
-        return leaves, lambda values: dict(zip(keys, rebuild_values(values)))
-    return [tree], lambda values: values[0]
 
 
 def _to_tensor(x):
@@ -88,9 +62,8 @@ def _argnums(argnums, n):
 
 def _call(f, args, kwargs, argnums):
     """Run f with the chosen arguments as fresh leaves; return everything backprop needs."""
-    global _depth
     nums, single = _argnums(argnums, len(args))
-    nested = _depth > 0
+    nested = _mode.depth > 0
     raw_out = not any(isinstance(leaf, Tensor) for a in args for leaf in _flatten(a)[0])
     if any(isinstance(leaf, Tensor) and leaf._rg for i in nums for leaf in _flatten(args[i])[0]):
         nested = True  # a tracked Tensor came in: keep the result differentiable
@@ -105,12 +78,12 @@ def _call(f, args, kwargs, argnums):
         else:
             ts = [_to_tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
         call_args[i] = rebuild(ts)
-    _depth += 1
+    _mode.depth += 1  # inside f, a nested transform records its backward pass for this one
     try:
-        with _GradMode(True):
+        with GradMode(True):
             out = f(*call_args, **kwargs)
     finally:
-        _depth -= 1
+        _mode.depth -= 1
     return out, targets, rebuilds, single, nested, raw_out
 
 

@@ -1,10 +1,11 @@
 """gdbp's differentiable array namespace: what ``Tensor.__array_namespace__()`` returns.
 
 Code written against the Python array API standard (``xp = array_namespace(x)``)
-runs on it unchanged and is differentiated. Differentiable functions come
-from the primitive table (:mod:`gdbp.backprop.ops`); functions without a
-gradient (searching, sorting indices, sets) pass through to the backend; creation
-functions, dtypes and constants are those of the backend the namespace is bound to.
+runs on it unchanged and is differentiated. Its functions are the registry's
+(:data:`gdbp.backprop.primitive.NAMESPACE`): primitives and functions composed
+from them, and functions without a gradient that the backend runs. Creation
+functions, dtypes and constants are those of the backend the namespace is
+bound to.
 """
 
 from __future__ import annotations
@@ -13,42 +14,10 @@ import math
 
 from .. import backends
 from . import ops
-from .tensor import Tensor, _wrap
+from .primitive import NAMESPACE, Primitive
+from .tensor import Tensor, make, unwrap
 
-__all__ = ["ArrayNamespace", "namespace_for", "DIFFERENTIABLE", "PASS_THROUGH"]
-
-#: Functions of the standard with a gradient (primitives, or composed from them).
-DIFFERENTIABLE = (
-    # elementwise
-    "abs", "acos", "acosh", "add", "asin", "asinh", "atan", "atan2", "atanh", "clip", "conj", "copysign",
-    "cos", "cosh", "divide", "exp", "expm1", "hypot", "log", "log1p", "log2", "log10", "logaddexp",
-    "maximum", "minimum", "multiply", "negative", "positive", "pow", "real", "reciprocal", "remainder",
-    "sin", "sinh", "sqrt", "square", "subtract", "tan", "tanh",
-    # elementwise without a gradient (outputs carry none)
-    "bitwise_and", "bitwise_invert", "bitwise_left_shift", "bitwise_or", "bitwise_right_shift",
-    "bitwise_xor", "ceil", "equal", "floor", "floor_divide", "greater", "greater_equal", "imag",
-    "isfinite", "isinf", "isnan", "less", "less_equal", "logical_and", "logical_not", "logical_or",
-    "logical_xor", "nextafter", "not_equal", "round", "sign", "signbit", "trunc",
-    # statistics
-    "cumulative_prod", "cumulative_sum", "max", "mean", "min", "prod", "std", "sum", "var",
-    # linear algebra
-    "matmul", "matrix_transpose", "tensordot", "vecdot",
-    # manipulation
-    "broadcast_arrays", "broadcast_to", "concat", "expand_dims", "flip", "moveaxis", "permute_dims",
-    "repeat", "reshape", "roll", "squeeze", "stack", "tile", "unstack", "diff", "tril", "triu",
-    # indexing, searching, sorting
-    "take", "take_along_axis", "where", "sort",
-    # data types
-    "astype",
-    # beyond the standard: what every cost function needs
-    "logsumexp", "softmax", "log_softmax", "relu", "sigmoid",
-)
-
-#: Functions of the standard without a gradient, run by the backend on raw arrays.
-PASS_THROUGH = (
-    "argmax", "argmin", "argsort", "nonzero", "searchsorted", "count_nonzero",
-    "all", "any", "unique_all", "unique_counts", "unique_inverse", "unique_values",
-)
+__all__ = ["ArrayNamespace", "namespace_for", "DIFFERENTIABLE", "PASS_THROUGH", "TapeKernels"]
 
 DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -56,8 +25,25 @@ DTYPES = (
 )
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+class TapeKernels(backends.Kernels):
+    """The kernels of gdbp's namespace: the generic versions, on Tensors, so that they are recorded.
+
+    A gradient rule calls ``kernels(xp)``; on a recorded backward pass ``xp``
+    is this namespace, and what the standard lacks is done by recorded
+    primitives, so that the rule's own graph can be differentiated again.
+    """
+
+    def scatter_add(self, g, key, shape):
+        return ops.index_add(g, key=key, shape=shape)
+
+    def transfer(self, x, backend):
+        return ops.transfer(x, backend)
+
+    def to_device(self, x, device):
+        return ops.to_device(x, device)
+
+    def to_numpy(self, x):
+        return backends.to_numpy(unwrap(x))
 
 
 class ArrayNamespace:
@@ -92,7 +78,7 @@ class ArrayNamespace:
     # -- creation: new arrays on the bound backend ----------------------------------
 
     def _new(self, array):
-        return _wrap(array, backends.backend_of(array) or self.backend)
+        return make(array, backends.backend_of(array) or self.backend)
 
     def _device(self, device):
         return self.backend.device if device is None else device
@@ -116,19 +102,19 @@ class ArrayNamespace:
         return self._new(self._xp.empty(shape, dtype=dtype, device=self._device(device)))
 
     def full(self, shape, fill_value, *, dtype=None, device=None):
-        return self._new(self._xp.full(shape, _raw(fill_value), dtype=dtype, device=self._device(device)))
+        return self._new(self._xp.full(shape, unwrap(fill_value), dtype=dtype, device=self._device(device)))
 
     def zeros_like(self, x, /, *, dtype=None, device=None):
-        return self._new(self._xp.zeros_like(_raw(x), dtype=dtype, device=device))
+        return self._new(self._xp.zeros_like(unwrap(x), dtype=dtype, device=device))
 
     def ones_like(self, x, /, *, dtype=None, device=None):
-        return self._new(self._xp.ones_like(_raw(x), dtype=dtype, device=device))
+        return self._new(self._xp.ones_like(unwrap(x), dtype=dtype, device=device))
 
     def empty_like(self, x, /, *, dtype=None, device=None):
-        return self._new(self._xp.empty_like(_raw(x), dtype=dtype, device=device))
+        return self._new(self._xp.empty_like(unwrap(x), dtype=dtype, device=device))
 
     def full_like(self, x, /, fill_value, *, dtype=None, device=None):
-        return self._new(self._xp.full_like(_raw(x), _raw(fill_value), dtype=dtype, device=device))
+        return self._new(self._xp.full_like(unwrap(x), unwrap(fill_value), dtype=dtype, device=device))
 
     def arange(self, start, /, stop=None, step=1, *, dtype=None, device=None):
         return self._new(self._xp.arange(start, stop, step, dtype=dtype, device=self._device(device)))
@@ -140,7 +126,7 @@ class ArrayNamespace:
         return self._new(self._xp.eye(n_rows, n_cols, k=k, dtype=dtype, device=self._device(device)))
 
     def from_dlpack(self, x, /, *, device=None, copy=None):
-        return self._new(self._xp.from_dlpack(_raw(x)))
+        return self._new(self._xp.from_dlpack(unwrap(x)))
 
     def meshgrid(self, *arrays, indexing="xy"):
         """Coordinate grids, as broadcasts of reshaped inputs (differentiable)."""
@@ -164,36 +150,26 @@ class ArrayNamespace:
         return self._xp.isdtype(dtype, kind)
 
     def result_type(self, *arrays_and_dtypes):
-        return self._xp.result_type(*[_raw(a) for a in arrays_and_dtypes])
+        return self._xp.result_type(*[unwrap(a) for a in arrays_and_dtypes])
 
     def can_cast(self, from_, to, /):
-        return self._xp.can_cast(_raw(from_), to)
+        return self._xp.can_cast(unwrap(from_), to)
 
     def finfo(self, type, /):
-        return self._xp.finfo(_raw(type))
+        return self._xp.finfo(unwrap(type))
 
     def iinfo(self, type, /):
-        return self._xp.iinfo(_raw(type))
+        return self._xp.iinfo(unwrap(type))
 
 
-def _differentiable(name):
-    fn = getattr(ops, name)
-    return staticmethod(fn)
+# The registry's functions, as the namespace's: one registry, read here and by gdbp.backprop.ops.
+for _name, _fn in NAMESPACE.items():
+    setattr(ArrayNamespace, _name, staticmethod(_fn))
 
-
-def _passing_through(name):
-    def fn(self, *args, **kw):
-        return ops.pass_through(name, lambda xp, *a, **k: getattr(xp, name)(*a, **k), *args, **kw)
-
-    fn.__name__ = name
-    fn.__doc__ = f"{name} of the standard, run by the backend (no gradient)."
-    return fn
-
-
-for _name in DIFFERENTIABLE:
-    setattr(ArrayNamespace, _name, _differentiable(_name))
-for _name in PASS_THROUGH:
-    setattr(ArrayNamespace, _name, _passing_through(_name))
+#: The namespace's functions without a gradient rule, which the backend runs.
+PASS_THROUGH = tuple(n for n, f in NAMESPACE.items() if isinstance(f, Primitive) and f.no_gradient)
+#: The rest: differentiable, or with outputs that carry no gradient (comparisons, floor...).
+DIFFERENTIABLE = tuple(n for n in NAMESPACE if n not in PASS_THROUGH)
 
 _namespaces: dict = {}
 
@@ -203,4 +179,5 @@ def namespace_for(backend) -> ArrayNamespace:
     ns = _namespaces.get(backend)
     if ns is None:
         ns = _namespaces[backend] = ArrayNamespace(backend)
+        backends.register_kernels(ns, TapeKernels(ns))
     return ns

@@ -8,10 +8,11 @@ more than once add up; saved values are freed as the sweep passes them.
 
 from __future__ import annotations
 
-from . import engine
-from .engine import Node
+from .. import backends
+from .engine import Cotangents, Node, recorded_outputs
 from .errors import GraphFreedError, InPlaceError, NotDifferentiableError
-from .tensor import Tensor, _wrap
+from .mode import state as _mode
+from .tensor import Tensor, make
 
 __all__ = ["backprop", "unbroadcast"]
 
@@ -68,10 +69,12 @@ def _saved_tensor(raw, parent, backend):
     """A saved argument as a Tensor wired into the graph that produced it."""
     if parent is None:
         # A constant; as a Tensor, so that `constant @ g` works on libraries without reflected operators.
-        return _wrap(raw, backend) if type(raw) is backend.array_type else raw
+        return make(raw, backend) if type(raw) is backend.array_type else raw
     if type(parent) is not Node:
         return parent  # a leaf: the Tensor itself
-    return _wrap(raw, backend, node=parent)
+    if type(raw) is tuple:
+        return raw  # the outputs of a multi-output op, which its output nodes pick from
+    return make(raw, backend, node=parent)
 
 
 def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
@@ -117,8 +120,8 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
             if node not in wanted and any(p is not None and p in wanted for p in node.parents):
                 wanted.add(node)
 
-    previous_mode = engine._grad_enabled
-    engine._grad_enabled = create_graph  # the VJPs record a graph only when one is asked for
+    previous_mode = _mode.grad_enabled
+    _mode.grad_enabled = create_graph  # the VJPs record a graph only when one is asked for
     try:
         for node in reversed(order):
             if wanted is not None and node not in wanted:
@@ -133,7 +136,7 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
                 node.args = None
                 node.ans = None
     finally:
-        engine._grad_enabled = previous_mode
+        _mode.grad_enabled = previous_mode
 
     if targets is not None:
         out = []
@@ -143,7 +146,7 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
         return out
     for leaf, g in leaf_grads.items():
         if not isinstance(g, Tensor):
-            g = _wrap(g, leaf._backend)
+            g = make(g, leaf._backend)
         leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
     return None
 
@@ -152,7 +155,7 @@ def _accumulate(old, g):
     """old + g for a leaf's .grad; recorded only when either carries a graph."""
     if old._rg or g._rg:
         return old + g
-    return _wrap(old.data + g.data, old._backend)
+    return make(old.data + g.data, old._backend)
 
 
 def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
@@ -177,11 +180,12 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
     ans = node.ans
     parents = node.parents
     if create_graph:
-        xp = backend.namespace
+        xp = namespace_for(backend)
         args = [_saved_tensor(a, p, backend) for a, p in zip(args, parents)]
-        ans = _wrap(ans, backend, node=node)
-        if not isinstance(g, Tensor):
-            g = _wrap(g, backend)
+        out_backend = backends.backend_of(ans) if prim.moves else backend  # a transfer's output lives elsewhere
+        ans = recorded_outputs(node) if type(ans) is tuple else make(ans, out_backend, node=node)
+        if not isinstance(g, (Tensor, Cotangents)):
+            g = make(g, out_backend)
     else:
         xp = backend.xp
     kw = node.kw
@@ -197,19 +201,20 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
         elif type(p) is not Node and p._gbuf is not None and prim.vjps_into is not None and p not in leaf_grads:
             gi = _vjp_into(prim, i, p, xp, g, ans, args, kw)
         else:
-            vjp = vjps[i] if vjps is not None and i < len(vjps) else None
+            vjp = vjps[i] if i < len(vjps) else None
             if vjp is None:
                 raise NotDifferentiableError(f"gdbp cannot differentiate {prim.name} with respect to its argument {i}")
             gi = vjp(xp, g, ans, *args, **kw)
         if gi is None:
             continue
-        a = args[i]
-        if gi.shape != a.shape:
-            gi = unbroadcast(xp, gi, tuple(a.shape))
-        if gi.dtype != a.dtype:
-            gi = xp.astype(gi, a.dtype)
-        if type(gi) is not type(a):
-            gi = xp.asarray(gi)  # NumPy gives scalars, not 0-d arrays, for some 0-d results
+        if type(gi) is not Cotangents:
+            a = args[i]
+            if gi.shape != a.shape:
+                gi = unbroadcast(xp, gi, tuple(a.shape))
+            if gi.dtype != a.dtype:
+                gi = xp.astype(gi, a.dtype)
+            if type(gi) is not type(a):
+                gi = xp.asarray(gi)  # NumPy gives scalars, not 0-d arrays, for some 0-d results
         if type(p) is Node:
             prev = grads.get(p)
             grads[p] = gi if prev is None else prev + gi
@@ -226,3 +231,6 @@ def _vjp_into(prim, i, leaf, xp, g, ans, args, kw):
     if into is None or buf.shape != args[i].shape or buf.dtype != args[i].dtype:
         return prim.vjps[i](xp, g, ans, *args, **kw)
     return into(xp, buf, g, ans, *args, **kw)
+
+
+from .namespace import namespace_for  # noqa: E402  (the namespace is built on the ops, built on the engine)

@@ -3,7 +3,8 @@
 A Tensor is a conforming array object of the array API standard whose
 operations are recorded for backprop when a gradient is wanted. It is lean on
 purpose (``__slots__``, no graph when nothing requires grad): it sits on the
-hot path of every training step.
+hot path of every training step. Every Tensor, whoever makes it, is built by
+:func:`make`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,43 @@ import math
 import operator
 import sys
 
+from .. import backends
 from .errors import GradRequirementError, InPlaceError, ShapeError
+from .mode import state as _mode
 
-__all__ = ["Tensor", "tensor"]
+__all__ = ["Tensor", "tensor", "make", "unwrap", "unwrap_key"]
 
 _NOKW: dict = {}
 _getrefcount = getattr(sys, "getrefcount", None)  # CPython: tells whether a gradient is held elsewhere
+_new = object.__new__
+
+
+def _binary_op(name):
+    def method(self, other):
+        return apply(OPS[name], (self, other), _NOKW)
+
+    return method
+
+
+def _reflected_op(name):
+    def method(self, other):
+        return apply(OPS[name], (other, self), _NOKW)
+
+    return method
+
+
+def _unary_op(name):
+    def method(self):
+        return apply(OPS[name], (self,), _NOKW)
+
+    return method
+
+
+def _inplace_op(name, op):
+    def method(self, other):
+        return self._inplace(OPS[name], op, other)
+
+    return method
 
 
 class Tensor:
@@ -25,7 +57,8 @@ class Tensor:
 
     Make one with :func:`gdbp.tensor`. ``data`` is the backend array it
     wraps; operations accept Tensors, arrays of the same backend and Python
-    scalars, and give Tensors.
+    scalars, and give Tensors. Each operator is the op of the same name in
+    :mod:`gdbp.backprop.ops` (``a + b`` is ``ops.add(a, b)``).
 
     Attributes
     ----------
@@ -45,8 +78,6 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __init__(self, data, requires_grad: bool = False):
-        from .. import backends
-
         if isinstance(data, Tensor):
             raise TypeError("Tensor(data) wraps a backend array; use tensor.detach() to copy a Tensor's value")
         backend = backends.backend_of(data)
@@ -56,13 +87,7 @@ class Tensor:
             )
         if type(data) is not backend.array_type:
             data = backend.xp.asarray(data)
-        self.data = data
-        self.grad = None
-        self._rg = False
-        self._node = None
-        self._backend = backend
-        self._vc = None
-        self._gbuf = None
+        _fill(self, data, backend)
         if requires_grad:
             self.requires_grad = True
 
@@ -74,7 +99,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        if flag and not self._backend.xp.isdtype(self.data.dtype, "real floating"):
+        if flag and not backends.isdtype(self._backend.xp, self.data.dtype, "real floating"):
             raise GradRequirementError(
                 f"only real floating-point Tensors can require gradients, got dtype {self.data.dtype}; "
                 "cast first, e.g. xp.astype(x, xp.float32)"
@@ -119,23 +144,22 @@ class Tensor:
                 "backward() on a Tensor that does not require grad: nothing it was computed from "
                 "requires grad (make inputs with gdbp.tensor(..., requires_grad=True), outside gdbp.no_grad())"
             )
-        xp = self._backend.xp
         if grad is None:
             if self.data.ndim and math.prod(self.shape) != 1:
                 raise GradRequirementError(
                     f"backward() on a non-scalar Tensor of shape {tuple(self.shape)} needs a seed gradient: "
                     "pass grad= (e.g. backward(xp.ones_like(y))) or reduce to a scalar first (y.sum())"
                 )
-            seed = xp.ones_like(self.data)
+            seed = self._backend.xp.ones_like(self.data)
         else:
-            seed = grad if (create_graph and isinstance(grad, Tensor)) else _unwrap(grad)
+            seed = grad if (create_graph and isinstance(grad, Tensor)) else unwrap(grad)
             if tuple(seed.shape) != tuple(self.shape):
                 raise ShapeError(
                     f"backward(): seed gradient of shape {tuple(seed.shape)} does not match the Tensor's shape {tuple(self.shape)}"
                 )
-        _engine.backprop([self], [seed], create_graph=create_graph, retain_graph=retain_graph)
+        backprop([self], [seed], create_graph=create_graph, retain_graph=retain_graph)
 
-    def zero_grad_(self) -> None:
+    def zero_grad_(self, buffer=None) -> None:
         """Forget the gradient (``grad = None``), keeping its memory for the next backward pass.
 
         On backends that write in place, the array of a gradient nobody else
@@ -143,32 +167,45 @@ class Tensor:
         gradient into, where the gradient rule can (the weight gradient of a
         linear layer, say), instead of allocating a new one each step. A
         gradient still referenced elsewhere (``g = w.grad``) is left alone.
+
+        Parameters
+        ----------
+        buffer : array, optional
+            Lend this array instead (e.g. the Tensor's slice of an
+            optimizer's flat gradient buffer): the next backward pass may
+            write the gradient into it. It must be of the Tensor's backend,
+            shape and dtype, and not be read by anyone until then.
         """
         g = self.grad
         self.grad = None
+        if buffer is not None:
+            self._gbuf = buffer
+            return
         if not isinstance(g, Tensor) or g._rg or not self._backend.mutable or _getrefcount is None:
             return
         # Two references each: the local name and getrefcount's argument (the Tensor),
         # the Tensor's slot and the argument (the array). More means someone else holds it.
         if _getrefcount(g) == 2 and _getrefcount(g.data) == 2:
-            from ..backends import kernels
-
-            if kernels(self._backend.xp).reusable(g.data):
+            if self._backend.kernels.reusable(g.data):
                 self._gbuf = g.data
 
     def detach(self) -> "Tensor":
         """The same values, cut from the graph (shares memory and version counter)."""
-        out = _wrap(self.data, self._backend)
-        out._vc = self._version_counter()
-        return out
+        return make(self.data, self._backend, vc=self._version_counter())
 
     def _version_counter(self):
         if self._vc is None:
             self._vc = [0]
         return self._vc
 
-    def _bump_version(self) -> None:
-        """Record an in-place change, so that stale saved values are caught."""
+    def mark_changed(self) -> None:
+        """Record that ``data`` was changed in place behind gdbp's back (through a view, say).
+
+        Graphs that saved the old value then refuse to backpropagate through
+        it (:class:`InPlaceError`) rather than give a wrong gradient. gdbp's
+        own in-place operations (``x += 1``, ``x[i] = v``, an optimizer's
+        step) record their changes themselves.
+        """
         if self._vc is not None:
             self._vc[0] += 1
 
@@ -178,7 +215,7 @@ class Tensor:
         """gdbp's differentiable namespace for this Tensor's backend."""
         if api_version is not None and api_version not in ("2022.12", "2023.12", "2024.12"):
             raise ValueError(f"unsupported array API version {api_version!r}; gdbp implements 2024.12")
-        return self._backend.namespace
+        return namespace_for(self._backend)
 
     @property
     def backend(self):
@@ -195,9 +232,7 @@ class Tensor:
 
     @property
     def device(self):
-        from ..backends import device_of
-
-        return device_of(self.data)
+        return backends.device_of(self.data)
 
     @property
     def ndim(self) -> int:
@@ -211,19 +246,19 @@ class Tensor:
     def T(self) -> "Tensor":
         if self.ndim != 2:
             raise ValueError(f"x.T is defined for 2-D Tensors only, got {self.ndim}-D; use x.mT or permute_dims")
-        return _ops.permute_dims(self, (1, 0))
+        return OPS["permute_dims"](self, (1, 0))
 
     @property
     def mT(self) -> "Tensor":
-        return _ops.matrix_transpose(self)
+        return OPS["matrix_transpose"](self)
 
     def to_device(self, device, /, *, stream=None) -> "Tensor":
         """This Tensor on another device of the same library (differentiable)."""
-        return _ops.to_device(self, device)
+        return OPS["to_device"](self, device)
 
     def to(self, backend) -> "Tensor":
         """This Tensor on another backend (an explicit copy; differentiable)."""
-        return _ops.transfer(self, backend)
+        return OPS["transfer"](self, backend)
 
     def __dlpack__(self, **kw):
         return self.data.__dlpack__(**kw)
@@ -250,14 +285,11 @@ class Tensor:
         """The single value as a Python number (a host round-trip on GPUs)."""
         if self.size != 1:
             raise ValueError(f"item() needs a single-element Tensor, got shape {self.shape}")
-        value = self.data.item() if hasattr(self.data, "item") else float(self.data)
-        return value
+        return self.data.item() if hasattr(self.data, "item") else float(self.data)
 
     def numpy(self):
         """The values as a host NumPy array (a copy from the GPU for CuPy)."""
-        from ..backends import to_numpy
-
-        return to_numpy(self.data)
+        return backends.to_numpy(self.data)
 
     def tolist(self):
         return self.numpy().tolist()
@@ -272,171 +304,93 @@ class Tensor:
             yield self[i, ...]  # the standard wants every axis indexed, or an ellipsis
 
     def __repr__(self) -> str:
-        body = repr(self.data)
         extra = ", requires_grad=True" if self._rg else ""
-        return f"Tensor({body}{extra}, backend={self._backend.spec!r})"
+        return f"Tensor({self.data!r}{extra}, backend={self._backend.spec!r})"
 
     # -- a few methods PyTorch users reach for --------------------------------
 
     def sum(self, axis=None, keepdims=False) -> "Tensor":
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
+        return OPS["sum"](self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False) -> "Tensor":
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
+        return OPS["mean"](self, axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False) -> "Tensor":
-        return _ops.max(self, axis=axis, keepdims=keepdims)
+        return OPS["max"](self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False) -> "Tensor":
-        return _ops.min(self, axis=axis, keepdims=keepdims)
+        return OPS["min"](self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops.reshape(self, shape)
+        return OPS["reshape"](self, shape)
 
     def astype(self, dtype) -> "Tensor":
-        return _ops.astype(self, dtype)
+        return OPS["astype"](self, dtype)
 
-    # -- operators ---------------------------------------------------------
+    # -- operators: each is the op of the same name ------------------------------
 
-    def __add__(self, other):
-        return _apply(_ops.add, (self, other), _NOKW)
-
-    def __radd__(self, other):
-        return _apply(_ops.add, (other, self), _NOKW)
-
-    def __sub__(self, other):
-        return _apply(_ops.subtract, (self, other), _NOKW)
-
-    def __rsub__(self, other):
-        return _apply(_ops.subtract, (other, self), _NOKW)
-
-    def __mul__(self, other):
-        return _apply(_ops.multiply, (self, other), _NOKW)
-
-    def __rmul__(self, other):
-        return _apply(_ops.multiply, (other, self), _NOKW)
-
-    def __truediv__(self, other):
-        return _apply(_ops.divide, (self, other), _NOKW)
-
-    def __rtruediv__(self, other):
-        return _apply(_ops.divide, (other, self), _NOKW)
-
-    def __floordiv__(self, other):
-        return _apply(_ops.floor_divide, (self, other), _NOKW)
-
-    def __rfloordiv__(self, other):
-        return _apply(_ops.floor_divide, (other, self), _NOKW)
-
-    def __mod__(self, other):
-        return _apply(_ops.remainder, (self, other), _NOKW)
-
-    def __rmod__(self, other):
-        return _apply(_ops.remainder, (other, self), _NOKW)
-
-    def __pow__(self, other):
-        return _apply(_ops.pow, (self, other), _NOKW)
-
-    def __rpow__(self, other):
-        return _apply(_ops.pow, (other, self), _NOKW)
-
-    def __matmul__(self, other):
-        return _apply(_ops.matmul, (self, other), _NOKW)
-
-    def __rmatmul__(self, other):
-        return _apply(_ops.matmul, (other, self), _NOKW)
-
-    def __neg__(self):
-        return _apply(_ops.negative, (self,), _NOKW)
-
-    def __pos__(self):
-        return _apply(_ops.positive, (self,), _NOKW)
-
-    def __abs__(self):
-        return _apply(_ops.abs, (self,), _NOKW)
-
-    def __invert__(self):
-        return _apply(_ops.bitwise_invert, (self,), _NOKW)
-
-    def __and__(self, other):
-        return _apply(_ops.bitwise_and, (self, other), _NOKW)
-
-    def __rand__(self, other):
-        return _apply(_ops.bitwise_and, (other, self), _NOKW)
-
-    def __or__(self, other):
-        return _apply(_ops.bitwise_or, (self, other), _NOKW)
-
-    def __ror__(self, other):
-        return _apply(_ops.bitwise_or, (other, self), _NOKW)
-
-    def __xor__(self, other):
-        return _apply(_ops.bitwise_xor, (self, other), _NOKW)
-
-    def __rxor__(self, other):
-        return _apply(_ops.bitwise_xor, (other, self), _NOKW)
-
-    def __lshift__(self, other):
-        return _apply(_ops.bitwise_left_shift, (self, other), _NOKW)
-
-    def __rlshift__(self, other):
-        return _apply(_ops.bitwise_left_shift, (other, self), _NOKW)
-
-    def __rshift__(self, other):
-        return _apply(_ops.bitwise_right_shift, (self, other), _NOKW)
-
-    def __rrshift__(self, other):
-        return _apply(_ops.bitwise_right_shift, (other, self), _NOKW)
-
-    def __eq__(self, other):
-        return _apply(_ops.equal, (self, other), _NOKW)
-
-    def __ne__(self, other):
-        return _apply(_ops.not_equal, (self, other), _NOKW)
-
-    def __lt__(self, other):
-        return _apply(_ops.less, (self, other), _NOKW)
-
-    def __le__(self, other):
-        return _apply(_ops.less_equal, (self, other), _NOKW)
-
-    def __gt__(self, other):
-        return _apply(_ops.greater, (self, other), _NOKW)
-
-    def __ge__(self, other):
-        return _apply(_ops.greater_equal, (self, other), _NOKW)
+    __add__, __radd__ = _binary_op("add"), _reflected_op("add")
+    __sub__, __rsub__ = _binary_op("subtract"), _reflected_op("subtract")
+    __mul__, __rmul__ = _binary_op("multiply"), _reflected_op("multiply")
+    __truediv__, __rtruediv__ = _binary_op("divide"), _reflected_op("divide")
+    __floordiv__, __rfloordiv__ = _binary_op("floor_divide"), _reflected_op("floor_divide")
+    __mod__, __rmod__ = _binary_op("remainder"), _reflected_op("remainder")
+    __pow__, __rpow__ = _binary_op("pow"), _reflected_op("pow")
+    __matmul__, __rmatmul__ = _binary_op("matmul"), _reflected_op("matmul")
+    __and__, __rand__ = _binary_op("bitwise_and"), _reflected_op("bitwise_and")
+    __or__, __ror__ = _binary_op("bitwise_or"), _reflected_op("bitwise_or")
+    __xor__, __rxor__ = _binary_op("bitwise_xor"), _reflected_op("bitwise_xor")
+    __lshift__, __rlshift__ = _binary_op("bitwise_left_shift"), _reflected_op("bitwise_left_shift")
+    __rshift__, __rrshift__ = _binary_op("bitwise_right_shift"), _reflected_op("bitwise_right_shift")
+    __eq__, __ne__ = _binary_op("equal"), _binary_op("not_equal")
+    __lt__, __le__ = _binary_op("less"), _binary_op("less_equal")
+    __gt__, __ge__ = _binary_op("greater"), _binary_op("greater_equal")
+    __neg__, __pos__ = _unary_op("negative"), _unary_op("positive")
+    __abs__, __invert__ = _unary_op("abs"), _unary_op("bitwise_invert")
 
     def __getitem__(self, key):
-        return _apply(_ops.getitem, (self,), {"key": _unwrap_key(key)})
+        return apply(OPS["getitem"], (self,), {"key": unwrap_key(key)})
 
     # -- in place ------------------------------------------------------------
 
+    __iadd__ = _inplace_op("add", operator.iadd)
+    __isub__ = _inplace_op("subtract", operator.isub)
+    __imul__ = _inplace_op("multiply", operator.imul)
+    __itruediv__ = _inplace_op("divide", operator.itruediv)
+    __ifloordiv__ = _inplace_op("floor_divide", operator.ifloordiv)
+    __imod__ = _inplace_op("remainder", operator.imod)
+    __ipow__ = _inplace_op("pow", operator.ipow)
+    __imatmul__ = _inplace_op("matmul", operator.imatmul)
+    __iand__ = _inplace_op("bitwise_and", operator.iand)
+    __ior__ = _inplace_op("bitwise_or", operator.ior)
+    __ixor__ = _inplace_op("bitwise_xor", operator.ixor)
+    __ilshift__ = _inplace_op("bitwise_left_shift", operator.ilshift)
+    __irshift__ = _inplace_op("bitwise_right_shift", operator.irshift)
+
     def __setitem__(self, key, value) -> None:
-        key = _unwrap_key(key)
-        if _engine._grad_enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
+        key = unwrap_key(key)
+        if _mode.grad_enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
             self._check_leaf("x[key] = value")
-            self._rebind(_apply(_ops.setitem, (self, value), {"key": key}))
+            self._rebind(apply(OPS["setitem"], (self, value), {"key": key}))
         else:
             if not self._backend.mutable:
                 raise TypeError(f"arrays of backend {self._backend.spec} cannot be written in place")
-            self.data[key] = self._operand(value, _ops.setitem)
-            self._bump_version()
+            self.data[key] = self._operand(value, OPS["setitem"])
+            self.mark_changed()
 
     def _operand(self, other, prim):
         """other's raw value for an in-place write: a scalar or an array of self's backend, never a silent copy."""
         if isinstance(other, Tensor):
             if other._backend is not self._backend:
-                from ..backends import BackendMismatchError
-
-                raise BackendMismatchError(
+                raise backends.BackendMismatchError(
                     f"in-place {prim.name}: Tensors from two backends met: {self._backend.spec} and "
                     f"{other._backend.spec}; move one with tensor.to(backend)"
                 )
             return other.data
         if type(other) is not self._backend.array_type:
-            _engine._check_scalar_or_array(other, self._backend, prim)
+            check_scalar_or_array(other, self._backend, prim)
         return other
 
     def _check_leaf(self, what: str) -> None:
@@ -464,79 +418,45 @@ class Tensor:
         self._vc = new._vc
 
     def _inplace(self, prim, op, other) -> "Tensor":
-        if _engine._grad_enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
+        if _mode.grad_enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
             self._check_leaf(f"in-place {prim.name}")
-            self._rebind(_apply(prim, (self, other), _NOKW))
+            self._rebind(apply(prim, (self, other), _NOKW))
         else:
             raw = self._operand(other, prim)
             if self._backend.mutable:
                 self.data = op(self.data, raw)
             else:
-                self.data = _apply(prim, (self, other), _NOKW).data
-            self._bump_version()
+                self.data = apply(prim, (self, other), _NOKW).data
+            self.mark_changed()
         return self
 
-    def __iadd__(self, other):
-        return self._inplace(_ops.add, operator.iadd, other)
 
-    def __isub__(self, other):
-        return self._inplace(_ops.subtract, operator.isub, other)
-
-    def __imul__(self, other):
-        return self._inplace(_ops.multiply, operator.imul, other)
-
-    def __itruediv__(self, other):
-        return self._inplace(_ops.divide, operator.itruediv, other)
-
-    def __ifloordiv__(self, other):
-        return self._inplace(_ops.floor_divide, operator.ifloordiv, other)
-
-    def __imod__(self, other):
-        return self._inplace(_ops.remainder, operator.imod, other)
-
-    def __ipow__(self, other):
-        return self._inplace(_ops.pow, operator.ipow, other)
-
-    def __imatmul__(self, other):
-        return self._inplace(_ops.matmul, operator.imatmul, other)
-
-    def __iand__(self, other):
-        return self._inplace(_ops.bitwise_and, operator.iand, other)
-
-    def __ior__(self, other):
-        return self._inplace(_ops.bitwise_or, operator.ior, other)
-
-    def __ixor__(self, other):
-        return self._inplace(_ops.bitwise_xor, operator.ixor, other)
-
-    def __ilshift__(self, other):
-        return self._inplace(_ops.bitwise_left_shift, operator.ilshift, other)
-
-    def __irshift__(self, other):
-        return self._inplace(_ops.bitwise_right_shift, operator.irshift, other)
-
-
-_new = object.__new__
-
-
-def _wrap(data, backend, node=None) -> Tensor:
-    """A Tensor around a backend array, without checks (the engine's fast path)."""
-    t = _new(Tensor)
+def _fill(t: Tensor, data, backend, node=None, vc=None) -> Tensor:
     t.data = data
     t.grad = None
     t._rg = node is not None
     t._node = node
     t._backend = backend
-    t._vc = None
+    t._vc = vc
     t._gbuf = None
     return t
 
 
-def _unwrap(x):
+def make(data, backend, node=None, vc=None) -> Tensor:
+    """The one constructor: a Tensor around a backend array, without checks (the engine's fast path).
+
+    ``node`` is the graph node that produced it (then it requires grad);
+    ``vc`` a version counter to share (a view's, or a detached copy's).
+    """
+    return _fill(_new(Tensor), data, backend, node, vc)
+
+
+def unwrap(x):
+    """The backend array inside a Tensor; anything else as it is."""
     return x.data if isinstance(x, Tensor) else x
 
 
-def _unwrap_key(key):
+def unwrap_key(key):
     """An index with its Tensors (integer arrays, masks) replaced by their arrays."""
     if isinstance(key, Tensor):
         return key.data
@@ -566,10 +486,7 @@ def tensor(data, requires_grad: bool = False, backend=None, dtype=None) -> Tenso
     dtype : dtype, optional
         The dtype for lists and scalars.
     """
-    from .. import backends
-
-    if isinstance(data, Tensor):
-        data = data.data
+    data = unwrap(data)
     source = backends.backend_of(data)
     if source is not None:
         if backend is not None and backends.resolve(backend) is not source:
@@ -604,6 +521,8 @@ def _holds_float(data) -> bool:
     return False
 
 
-from . import engine as _engine  # noqa: E402  (the engine needs Tensor defined first)
-from . import ops as _ops  # noqa: E402
-from .engine import apply as _apply  # noqa: E402
+# The engine builds Tensors, and the ops register into the registry the operators read: both come after.
+from .engine import apply, check_scalar_or_array  # noqa: E402
+from .primitive import OPS  # noqa: E402
+from .sweep import backprop  # noqa: E402
+from .namespace import namespace_for  # noqa: E402

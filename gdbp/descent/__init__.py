@@ -1,15 +1,19 @@
 """Gradient descent: optimizers, learning-rate schedules, gradient clipping and minimize.
 
-Each optimizer's update rule (``w <- w - lr * ...``) is written out in its
-code and docstring and matches its namesake in ``torch.optim``.
+Each optimizer's update rule (``w <- w - lr * ...``) is a pure function in
+:mod:`.rules`, with its formula in its docstring, matching its namesake in
+``torch.optim``; one applier (:func:`.optimizer.apply_rule`) runs any rule,
+per tensor or over flat buffers. Weight decay and clipping are shared
+transforms (:mod:`.transforms`).
 """
 
+from . import rules
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
-from .clip import clip_grad_norm, clip_grad_value, global_norm
+from .transforms import clip_grad_norm, clip_grad_value, global_norm
 from .errors import DivergenceError
 from .minimize import METHODS, MinimizeResult, minimize
-from .optimizer import Optimizer
+from .optimizer import Optimizer, apply_rule
 from .rmsprop import RMSprop
 from .schedules import (
     ConstantLR,
@@ -25,5 +29,5 @@ from .sgd import SGD
 __all__ = [
     "Adagrad", "Adam", "AdamW", "ConstantLR", "CosineAnnealingLR", "DivergenceError", "ExponentialLR",
     "LinearWarmup", "METHODS", "MinimizeResult", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD",
-    "Schedule", "StepLR", "clip_grad_norm", "clip_grad_value", "global_norm", "minimize",
+    "Schedule", "StepLR", "apply_rule", "clip_grad_norm", "clip_grad_value", "global_norm", "minimize", "rules",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, nonnegative
+from . import rules
+from .optimizer import Optimizer
+from .validate import nonnegative
 
 __all__ = ["Adagrad"]
 
@@ -10,7 +12,8 @@ __all__ = ["Adagrad"]
 class Adagrad(Optimizer):
     r"""Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad``.
 
-    At step t (counted per parameter, from 1)::
+    At step t (counted per parameter, from 1), the rule :func:`gdbp.descent.rules.adagrad`
+    after the L2 weight decay::
 
         g <- grad + weight_decay * w
         S <- S + g * g                                  (S starts at initial_accumulator_value)
@@ -44,6 +47,7 @@ class Adagrad(Optimizer):
     """
 
     hyperparameter_names = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    rule = staticmethod(rules.adagrad)
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, flat: bool = False):
@@ -55,14 +59,3 @@ class Adagrad(Optimizer):
 
     def _state_keys(self) -> tuple:
         return ("step", "sum")
-
-    def _update(self, p, g, state):
-        xp = p._backend.xp
-        if not state:
-            state.update(step=0, sum=xp.full_like(p.data, self.initial_accumulator_value))
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
-        t = state["step"] = state["step"] + 1
-        S = state["sum"] = state["sum"] + g * g
-        lr_t = self.lr / (1.0 + (t - 1) * self.lr_decay)
-        self._descend(p, lr_t * (g / (xp.sqrt(S) + self.eps)))

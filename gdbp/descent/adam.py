@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
-from .optimizer import Optimizer, fraction, nonnegative
+from . import rules
+from .optimizer import Optimizer
+from .validate import fraction, nonnegative
 
 __all__ = ["Adam", "AdamW"]
 
@@ -12,7 +12,8 @@ __all__ = ["Adam", "AdamW"]
 class Adam(Optimizer):
     r"""Adam (Kingma & Ba, 2015), as ``torch.optim.Adam``.
 
-    At step t (counted per parameter, from 1)::
+    At step t (counted per parameter, from 1), the rule :func:`gdbp.descent.rules.adam`
+    after the L2 weight decay::
 
         g <- grad + weight_decay * w
         m <- beta1 * m + (1 - beta1) * g              first moment
@@ -50,6 +51,7 @@ class Adam(Optimizer):
     """
 
     hyperparameter_names = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    rule = staticmethod(rules.adam)
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, flat: bool = False):
@@ -62,30 +64,6 @@ class Adam(Optimizer):
 
     def _state_keys(self) -> tuple:
         return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
-
-    def _decay(self, p, g):
-        """Adam's weight decay: an L2 penalty, i.e. a term added to the gradient."""
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
-        return g
-
-    def _update(self, p, g, state):
-        xp = p._backend.xp
-        if not state:
-            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
-            if self.amsgrad:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
-        beta1, beta2 = self.betas
-        g = self._decay(p, g)
-        t = state["step"] = state["step"] + 1
-        m = state["exp_avg"] = beta1 * state["exp_avg"] + (1.0 - beta1) * g
-        v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * (g * g)
-        if self.amsgrad:
-            v = state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
-        # m_hat / (sqrt(v_hat) + eps), with the bias corrections folded into scalars as PyTorch does
-        step_size = self.lr / (1.0 - beta1**t)
-        denom = xp.sqrt(v) / math.sqrt(1.0 - beta2**t) + self.eps
-        self._descend(p, step_size * (m / denom))
 
 
 class AdamW(Adam):
@@ -107,12 +85,8 @@ class AdamW(Adam):
         Decoupled weight decay (default 1e-2, as PyTorch).
     """
 
+    weight_decay_decoupled = True
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, flat: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, flat)
-
-    def _decay(self, p, g):
-        """AdamW's weight decay: shrink the weights, leave the gradient alone."""
-        if self.weight_decay:
-            self._descend(p, (self.lr * self.weight_decay) * p.data)
-        return g

@@ -2,17 +2,14 @@
 
 With ``flat=True`` an optimizer copies its parameters into one contiguous
 buffer per dtype and rebinds each ``p.data`` to a reshaped view of its slice.
-Gradients get a matching buffer, lent to the backward pass (``p._gbuf``) so
-that rules that can write a gradient in place (a linear layer's weight and
-bias) write it straight into its slice. A step then applies the optimizer's
-update rule to the whole buffer, with the same code that updates one tensor:
+Gradients get a matching buffer, lent to the backward pass
+(:meth:`gdbp.Tensor.zero_grad_`) so that rules that can write a gradient in
+place (a linear layer's weight and bias) write it straight into its slice. A
+step then applies the optimizer's update rule to the whole buffer, with the
+same applier that updates one tensor (:func:`gdbp.descent.optimizer.apply_rule`):
 a handful of array operations per block of the buffer, whatever the number
-of parameters.
-
-While the rule runs, a :class:`_Block` of the buffer stands in for a
-parameter: it has the ``data`` and ``_backend`` the rules read and the
-``_bump_version`` the descent calls, so each formula is written once. The
-update is elementwise, so blocks give the same bits as whole tensors.
+of parameters. The rules are elementwise, so blocks give the same bits as
+whole tensors.
 
 Per-parameter semantics are kept as ``torch.optim`` has them: a parameter
 without a gradient does not move and its state does not advance. Since the
@@ -27,7 +24,7 @@ from __future__ import annotations
 import sys
 
 from .. import backends
-from ..backprop import ShapeError, Tensor
+from ..backprop import unwrap
 
 __all__ = ["FlatGroup", "FlatStorage"]
 
@@ -78,23 +75,6 @@ def _probe(backend) -> bool:
     return bool(buf[1] == 0.5) and bool(buf[0] == 0.0)
 
 
-def _grad_array(g):
-    return g.data if isinstance(g, Tensor) else g
-
-
-class _Block:
-    """A block of a flat buffer, standing in for a parameter while an update rule runs on it."""
-
-    __slots__ = ("data", "_backend")
-
-    def __init__(self, data, backend):
-        self.data = data
-        self._backend = backend
-
-    def _bump_version(self) -> None:
-        pass  # the group bumps each parameter's version once, after the whole step
-
-
 class FlatGroup:
     """Parameters of one dtype in one buffer, with their gradient buffer and flat state.
 
@@ -115,8 +95,8 @@ class FlatGroup:
     """
 
     def __init__(self, indices: list, params: list):
-        self._backend = params[0]._backend
-        xp = self._backend.xp
+        self.backend = params[0].backend
+        xp = self.backend.xp
         self.indices = indices
         self.params = params
         self.shapes = [tuple(p.shape) for p in params]
@@ -134,7 +114,7 @@ class FlatGroup:
         self.state: dict = {}
         self.steps = [0] * len(params)
         n = start
-        block = n if self._backend.is_gpu else _BLOCK_BYTES // (xp.finfo(self.data.dtype).bits // 8)
+        block = n if self.backend.is_gpu else _BLOCK_BYTES // (xp.finfo(self.data.dtype).bits // 8)
         self.blocks = [(a, min(a + block, n)) for a in range(0, n, max(block, 1))]
 
     def __reduce__(self):
@@ -144,18 +124,18 @@ class FlatGroup:
 
     def split(self, flat) -> list:
         """Each parameter's slice of a 1-D buffer, in the parameter's shape (views)."""
-        xp = self._backend.xp
+        xp = self.backend.xp
         return [xp.reshape(flat[a:b], shape) for (a, b), shape in zip(self.bounds, self.shapes)]
 
     def _new_grad_buffer(self) -> None:
         # Never read before written: a slice is filled by the backward pass or by gather.
-        self.grad = self._backend.xp.empty_like(self.data)
+        self.grad = self.backend.xp.empty_like(self.data)
         self.grad_views = self.split(self.grad)
 
-    def _bump_version(self) -> None:
+    def _mark_changed(self) -> None:
         # The buffer changed in place: so did every parameter (a graph that saved one is stale).
         for p in self.params:
-            p._bump_version()
+            p.mark_changed()
 
     # -- keeping p.data on the buffer ------------------------------------------------
 
@@ -180,22 +160,15 @@ class FlatGroup:
         i = self.indices[j]
         value = p.data
         where = backends.backend_of(value)
-        if p._backend is not self._backend or where is not self._backend:
+        if p.backend is not self.backend or where is not self.backend:
             raise backends.BackendMismatchError(
                 f"parameter {i} now lives on {where.spec if where else type(value).__name__}, but this "
-                f"optimizer keeps its flat buffers on {self._backend.spec}; after model.to(backend), make "
+                f"optimizer keeps its flat buffers on {self.backend.spec}; after model.to(backend), make "
                 "the optimizer again (its state can be carried over with state_dict / load_state_dict)"
             )
-        if tuple(value.shape) != self.shapes[j]:
-            raise ShapeError(
-                f"parameter {i} was rebound to an array of shape {tuple(value.shape)}, but its slice of the "
-                f"flat buffer has shape {self.shapes[j]}; make the optimizer again for the new shapes"
-            )
-        if value.dtype != view.dtype:
-            raise TypeError(
-                f"parameter {i} was rebound to an array of dtype {value.dtype}, but its flat buffer holds "
-                f"{view.dtype}; cast the value first, or make the optimizer again"
-            )
+        backends.check_fits(value, self.backend, self.shapes[j], view.dtype,
+                            f"parameter {i} was rebound to an array that", "its slice of the flat buffer",
+                            "; make the optimizer again for the new shape or dtype (or cast the value first)")
         view[...] = value
         p.data = view
 
@@ -210,8 +183,7 @@ class FlatGroup:
         :meth:`gdbp.Tensor.zero_grad_` keeps a held gradient.
         """
         for p in self.params:
-            p.grad = None
-            p._gbuf = None
+            p.grad = None  # before counting references: a gradient written into its slice holds the slice
         if _getrefcount is None:
             return  # no way to tell whether a slice is held: lend nothing, step copies
         held = False
@@ -224,7 +196,7 @@ class FlatGroup:
         if held:
             self._new_grad_buffer()
         for p, view in zip(self.params, self.grad_views):
-            p._gbuf = view
+            p.zero_grad_(buffer=view)
 
     def gather(self, grads: list, check) -> None:
         """Copy into the gradient buffer every gradient the backward pass did not write there."""
@@ -236,17 +208,17 @@ class FlatGroup:
     # -- stepping --------------------------------------------------------------------
 
     def step_whole(self, update, counted: bool) -> None:
-        """Apply ``update(p, g, state)`` to the whole buffer, block by block.
+        """Apply ``update(w, g, state) -> (w, state)`` to the whole buffer, block by block, in place.
 
         For a step in which every parameter has its gradient in ``grad``
         and all have taken the same number of steps.
         """
-        xp = self._backend.xp
+        xp = self.backend.xp
         t = self.steps[0]
         for a, b in self.blocks:
             given = {k: v[a:b] for k, v in self.state.items()} if t else {}
-            state = dict(given, step=t) if counted and t else dict(given)
-            update(_Block(self.data[a:b], self._backend), self.grad[a:b], state)
+            _, state = update(self.data[a:b], self.grad[a:b], dict(given, step=t) if counted and t else given)
+            state = dict(state)
             state.pop("step", None)
             # The rules compute new state arrays; they go back into the block's slice.
             for k, v in state.items():
@@ -255,7 +227,7 @@ class FlatGroup:
                         self.state[k] = xp.empty_like(self.data)  # every block fills its slice
                     self.state[k][a:b] = v
         self.steps = [t + 1 if counted else 1] * len(self.steps)
-        self._bump_version()
+        self._mark_changed()
 
     # -- state -----------------------------------------------------------------------
 
@@ -265,7 +237,7 @@ class FlatGroup:
             return {}
         a, b = self.bounds[j]
         shape = self.shapes[j]
-        xp = self._backend.xp
+        xp = self.backend.xp
         out = {}
         for k in keys:
             if k == "step":
@@ -277,7 +249,7 @@ class FlatGroup:
     def put_state(self, j: int, entry: dict) -> None:
         """Write one parameter's per-tensor state into its slices of the flat state."""
         a, b = self.bounds[j]
-        xp = self._backend.xp
+        xp = self.backend.xp
         for k, v in entry.items():
             if k == "step":
                 continue
@@ -313,7 +285,7 @@ class FlatStorage:
     """
 
     def __init__(self, params: list, owner: str):
-        check_backend(params[0]._backend, owner)
+        check_backend(params[0].backend, owner)
         by_dtype: dict = {}
         for i, p in enumerate(params):
             by_dtype.setdefault(p.dtype, []).append(i)
@@ -348,7 +320,7 @@ class FlatStorage:
         """
         for group in self.groups:
             group.relink()
-            grads = [_grad_array(p.grad) for p in group.params]
+            grads = [unwrap(p.grad) for p in group.params]
             steps = group.steps
             if steps.count(steps[0]) == len(steps) and all(g is not None for g in grads):
                 group.gather(grads, check)
@@ -365,9 +337,9 @@ class FlatStorage:
             if g is None:
                 continue
             check(i, p, g)
-            state = group.state_of(j, keys)
-            update(p, g, state)
+            _, state = update(p.data, g, group.state_of(j, keys))  # p.data is its view: written in place
             group.put_state(j, state)
+            p.mark_changed()
 
     def state(self, keys) -> dict:
         """Per-parameter state, as the per-tensor optimizer keeps it: ``{index: {name: view or int}}``."""

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .. import backends
-from ..backprop import Tensor, value_and_grad
-from ..backprop.functional import _flatten
+from ..backprop import Tensor, tree, value_and_grad
 from .adagrad import Adagrad
 from .adam import Adam
-from .clip import global_norm
 from .errors import DivergenceError
-from .optimizer import nonnegative
 from .rmsprop import RMSprop
 from .sgd import SGD
+from .transforms import global_norm
+from .validate import nonnegative
 
 __all__ = ["minimize", "MinimizeResult", "METHODS"]
 
@@ -150,7 +149,7 @@ def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float
         raise ValueError(f"invalid max_steps={max_steps!r}: it must be an integer >= 0")
     lr = nonnegative("lr", lr, what="learning rate")
 
-    leaves, rebuild = _flatten(w0)
+    leaves, rebuild = tree.flatten(w0)
     xp = _check_start(leaves)
     params = [Tensor(xp.asarray(w, copy=True), requires_grad=True) for w in leaves]  # w0 stays untouched
     evaluate = value_and_grad(cost)
@@ -169,7 +168,7 @@ def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float
     history = []
     for k in range(max_steps + 1):
         value, g = evaluate(rebuild([p.data for p in params]))
-        grads = _flatten(g)[0]
+        grads = tree.flatten(g)[0]
         c = _host_float(value)
         gnorm = _host_float(global_norm(grads))
         _check_finite(c, gnorm, k, lr, history)

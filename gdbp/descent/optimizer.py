@@ -1,24 +1,75 @@
-"""The optimizer base class: a parameter list, a learning rate, per-parameter state.
+"""The optimizer base class, and the one applier of update rules.
 
-Each optimizer (SGD, Adam, ...) writes its update rule in one method,
-``_update(p, g, state)``, and takes the step with :meth:`Optimizer._descend`,
-which is ``w <- w - step``: in place where the backend allows it (that is
-where speed comes from), by rebinding ``p.data`` where it does not.
+An optimizer holds its parameters, hyperparameters and per-parameter state;
+its update rule is a pure function (:mod:`gdbp.descent.rules`) that gives
+the step and the new state. :func:`apply_rule` takes one step with any rule,
+``w <- w - step``, after the shared weight decay (:mod:`.transforms`): in
+place where the backend allows it (that is where speed comes from), by
+rebinding where it does not. It runs on a whole tensor, on a flat buffer of
+many, or on one block of one; the rules are elementwise, so all give the
+same bits.
 """
 
 from __future__ import annotations
 
-import math
-
 from .. import backends
-from ..backprop import ShapeError, Tensor
+from ..backprop import Tensor, no_grad, unwrap
 from .flat import FlatStorage
+from .transforms import decoupled_decay, l2_penalty
+from .validate import check_grad, grad_array, nonnegative, param_list
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "apply_rule"]
+
+
+def apply_rule(rule, xp, w, g, state: dict, options: dict, *, lr: float, weight_decay: float = 0.0,
+               decoupled: bool = False, mutable: bool = True):
+    """One step of gradient descent on arrays: ``w <- w - step``, with ``step`` from the rule.
+
+    Parameters
+    ----------
+    rule : callable
+        ``rule(xp, w, g, state, lr=..., **options) -> (step, new_state)``.
+    xp : namespace
+    w, g : array
+        The weights and their gradient.
+    state : dict
+        The rule's state for these weights (empty before their first step).
+    options : dict
+        The rule's other hyperparameters.
+    lr : float
+    weight_decay : float
+        Applied first: as an L2 penalty on the gradient, or, ``decoupled``,
+        as a shrinking step of the weights (AdamW).
+    mutable : bool
+        Write ``w`` in place; else compute a new array.
+
+    Returns
+    -------
+    (w, state)
+        The new weights (``w`` itself when written in place) and state.
+    """
+    if weight_decay:
+        if decoupled:
+            w = _descend(w, decoupled_decay(w, lr, weight_decay), mutable)
+        else:
+            g = l2_penalty(g, w, weight_decay)
+    step, state = rule(xp, w, g, state, lr=lr, **options)
+    return _descend(w, step, mutable), state
+
+
+def _descend(w, step, mutable: bool):
+    if mutable:
+        w -= step
+        return w
+    return w - step
 
 
 class Optimizer:
     """Base class of the gradient-descent optimizers.
+
+    A subclass names its update rule (``rule``, a function of
+    :mod:`gdbp.descent.rules`), its hyperparameters, the state names the
+    rule keeps, and checks its hyperparameters in ``__init__``.
 
     Parameters
     ----------
@@ -77,11 +128,15 @@ class Optimizer:
       assign a whole dict (or use :meth:`load_state_dict`) to change it.
     """
 
+    #: The update rule: ``rule(xp, w, g, state, lr=..., **options) -> (step, state)``.
+    rule = None
+    #: Weight decay shrinks the weights apart from the gradient (AdamW) rather than adding to it.
+    weight_decay_decoupled = False
     #: The constructor's hyperparameters, in order (saved by :meth:`state_dict`).
     hyperparameter_names: tuple = ("lr",)
 
     def __init__(self, params, lr: float, flat: bool = False):
-        self.params = _param_list(params, type(self).__name__)
+        self.params = param_list(params, type(self).__name__)
         self.lr = lr
         self.step_count = 0
         self._flat = None
@@ -130,18 +185,20 @@ class Optimizer:
 
         Raises
         ------
-        TypeError, ShapeError
+        TypeError, ShapeError, BackendMismatchError
             A gradient does not match its parameter's backend, dtype or shape.
         """
-        if self._flat is not None:
-            self._flat.step(self._update, "step" in self._state_keys(), _check_grad)
-        else:
-            for i, p in enumerate(self.params):
-                g = grad_array(p)
-                if g is None:
-                    continue
-                _check_grad(i, p, g)
-                self._update(p, g, self._state.setdefault(i, {}))
+        with no_grad():
+            if self._flat is not None:
+                self._flat.step(self._update, "step" in self._state_keys(), check_grad)
+            else:
+                for i, p in enumerate(self.params):
+                    g = grad_array(p)
+                    if g is None:
+                        continue
+                    check_grad(i, p, g)
+                    p.data, self._state[i] = self._update(p.data, g, self._state.get(i, {}), p.backend.mutable)
+                    p.mark_changed()  # a graph that saved the old value must not be swept any more
         self.step_count += 1
 
     def zero_grad(self) -> None:
@@ -157,33 +214,15 @@ class Optimizer:
         for p in self.params:
             p.zero_grad_()
 
-    def _update(self, p: Tensor, g, state: dict) -> None:
-        """Apply the update rule to one parameter (raw gradient ``g``; ``state`` starts empty).
+    def _update(self, w, g, state: dict, mutable: bool = True):
+        """This optimizer's rule applied to one array of weights (a tensor's, or a block of a flat buffer)."""
+        return apply_rule(self.rule, self.params[0].backend.xp, w, g, state, self._options(), lr=self.lr,
+                          weight_decay=getattr(self, "weight_decay", 0.0), decoupled=self.weight_decay_decoupled,
+                          mutable=mutable)
 
-        ``p`` may also be a block of a flat buffer holding many parameters
-        (see :mod:`gdbp.descent.flat`): a rule reads only ``p.data`` and
-        ``p._backend``, and moves ``p`` with :meth:`_descend`. It must be
-        elementwise (each entry's update depends on that entry alone), so
-        that a block gives the same bits as a tensor; a rule that is not
-        (per-tensor norms, as in LAMB) must refuse ``flat=True``.
-        """
-        raise NotImplementedError
-
-    def _descend(self, p: Tensor, step) -> None:
-        """``w <- w - step``: in place on mutable backends, else by rebinding ``p.data``."""
-        if p._backend.mutable:
-            p.data -= step
-        else:
-            p.data = p.data - step
-        p._bump_version()  # a graph that saved the old value must not be swept any more
-
-    def _descend_scaled(self, p: Tensor, lr: float, d) -> None:
-        """``w <- w - lr * d``, in place through the backend's fast path where it has one."""
-        if p._backend.mutable:
-            backends.kernels(p._backend.xp).sub_scaled_(p.data, lr, d)
-            p._bump_version()
-        else:
-            self._descend(p, lr * d)
+    def _options(self) -> dict:
+        """The rule's hyperparameters besides lr (weight decay is a shared transform, not the rule's)."""
+        return {k: getattr(self, k) for k in self.hyperparameter_names if k not in ("lr", "weight_decay")}
 
     def _state_keys(self) -> tuple:
         """The names of the state a parameter holds once it has been stepped."""
@@ -271,128 +310,21 @@ class Optimizer:
         return f"{type(self).__name__}({len(self.params)} parameters, {args})"
 
 
-# --- helpers shared by the optimizers, clipping and minimize -------------------------------
-
-
-def grad_array(p: Tensor):
-    """The raw gradient array of p, or None (``p.grad`` may be an array or a Tensor)."""
-    g = p.grad
-    if isinstance(g, Tensor):
-        return g.data
-    return g
-
-
-def set_grad_array(p: Tensor, g) -> None:
-    """Give p a new gradient array, keeping the kind of ``p.grad`` (array or Tensor)."""
-    p.grad = Tensor(g) if isinstance(p.grad, Tensor) else g
-
-
-def _number(name: str, value) -> float:
-    if isinstance(value, (bool, str, bytes)) or value is None:
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if isinstance(value, Tensor):
-        value = value.data
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}") from None
-
-
-def nonnegative(name: str, value, what: str | None = None) -> float:
-    """value as a Python float, or a ValueError naming it when it is negative, NaN or infinite."""
-    x = _number(name, value)
-    if not (math.isfinite(x) and x >= 0.0):
-        label = f"{what} {name}" if what else name
-        raise ValueError(f"invalid {label}={x!r}: it must be a finite number >= 0")
-    return x
-
-
-def fraction(name: str, value) -> float:
-    """value as a Python float in [0, 1), or a ValueError naming it."""
-    x = _number(name, value)
-    if not 0.0 <= x < 1.0:  # also False for NaN
-        raise ValueError(f"invalid {name}={x!r}: it must lie in [0, 1)")
-    return x
-
-
-def _param_list(params, owner: str) -> list:
-    if isinstance(params, Tensor) or backends.is_array(params):
-        raise TypeError(
-            f"{owner} takes an iterable of parameters, got a single {type(params).__name__}; "
-            "wrap it in a list: [w]"
-        )
-    if isinstance(params, dict):
-        raise TypeError(f"{owner} takes an iterable of parameters, got a dict; pass model.parameters() or list(d.values())")
-    params = list(params)
-    if not params:
-        raise ValueError(
-            f"{owner} got an empty parameter list: pass model.parameters() or a list of Tensors "
-            "made with requires_grad=True (a generator can be used only once)"
-        )
-    seen = set()
-    first = None
-    for i, p in enumerate(params):
-        if not isinstance(p, Tensor):
-            raise TypeError(
-                f"{owner}: parameter {i} is a {type(p).__name__}, not a Tensor; wrap arrays with "
-                "gdbp.nn.Parameter(x) or gdbp.tensor(x, requires_grad=True)"
-            )
-        if not p.is_leaf:
-            raise ValueError(
-                f"{owner}: parameter {i} is computed from other Tensors, not a leaf; optimize the leaves it comes from"
-            )
-        if not p._backend.xp.isdtype(p.dtype, "real floating"):
-            raise TypeError(f"{owner}: parameter {i} has dtype {p.dtype}; only real floating parameters can be trained")
-        if id(p) in seen:
-            raise ValueError(f"{owner}: parameter {i} appears twice in the parameter list; pass each parameter once")
-        seen.add(id(p))
-        if first is None:
-            first = p
-        elif p._backend is not first._backend:
-            raise backends.BackendMismatchError(
-                f"{owner}: parameter 0 lives on {first._backend.spec} and parameter {i} on {p._backend.spec}; "
-                "one optimizer updates parameters of one backend: move them with model.to(backend)"
-            )
-    return params
-
-
-def _check_grad(i: int, p: Tensor, g) -> None:
-    # Cheap attribute checks: a gradient of another dtype would be cast (or promote)
-    # silently by the in-place update, one of another backend would fail obscurely.
-    if type(g) is not p._backend.array_type and backends.backend_of(g) is not p._backend:
-        raise backends.BackendMismatchError(
-            f"parameter {i} lives on {p._backend.spec} but its gradient is a {type(g).__name__}; "
-            "a gradient must live where its parameter does"
-        )
-    if g.dtype != p.dtype:
-        raise TypeError(f"parameter {i} has dtype {p.dtype} but its gradient has dtype {g.dtype}")
-    if tuple(g.shape) != p.shape:
-        raise ShapeError(f"parameter {i} has shape {p.shape} but its gradient has shape {tuple(g.shape)}")
-
-
 def _copy(p: Tensor, value):
     if isinstance(value, (int, float)):
         return value
-    return p._backend.xp.asarray(value, copy=True)
+    return p.backend.xp.asarray(value, copy=True)
 
 
 def _restore(p: Tensor, i: int, key: str, value):
     if key == "step":
         return int(value)
-    if isinstance(value, Tensor):
-        value = value.data
+    value = unwrap(value)
     source = backends.backend_of(value)
     if source is None:
         raise TypeError(f"load_state_dict: state {key!r} of parameter {i} is a {type(value).__name__}, not an array")
-    if source is not p._backend:
-        value = backends.transfer(value, p._backend)  # an explicit move, asked for by loading
-    if tuple(value.shape) != p.shape:
-        raise ShapeError(
-            f"load_state_dict: state {key!r} of parameter {i} has shape {tuple(value.shape)}, the parameter {p.shape}"
-        )
-    if value.dtype != p.dtype:
-        raise TypeError(
-            f"load_state_dict: state {key!r} of parameter {i} has dtype {value.dtype}, the parameter {p.dtype}; "
-            "cast the saved arrays explicitly if that is intended"
-        )
-    return p._backend.xp.asarray(value, copy=True)
+    if source is not p.backend:
+        value = backends.transfer(value, p.backend)  # an explicit move, asked for by loading
+    backends.check_fits(value, p.backend, p.shape, p.dtype, f"load_state_dict: state {key!r} of parameter {i}",
+                        "the parameter", "; cast the saved arrays explicitly if that is intended")
+    return p.backend.xp.asarray(value, copy=True)

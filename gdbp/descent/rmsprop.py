@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, fraction, nonnegative
+from . import rules
+from .optimizer import Optimizer
+from .validate import fraction, nonnegative
 
 __all__ = ["RMSprop"]
 
 
 class RMSprop(Optimizer):
-    r"""RMSprop (Hinton, 2012), as ``torch.optim.RMSprop``.
-
-    ::
+    r"""RMSprop (Hinton, 2012), as ``torch.optim.RMSprop``: the rule
+    :func:`gdbp.descent.rules.rmsprop` after the L2 weight decay::
 
         g <- grad + weight_decay * w
         s <- alpha * s + (1 - alpha) * g * g                running mean square
@@ -46,6 +47,7 @@ class RMSprop(Optimizer):
     """
 
     hyperparameter_names = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    rule = staticmethod(rules.rmsprop)
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, flat: bool = False):
@@ -63,27 +65,3 @@ class RMSprop(Optimizer):
         if self.centered:
             keys += ("grad_avg",)
         return keys
-
-    def _update(self, p, g, state):
-        xp = p._backend.xp
-        if not state:
-            state.update(step=0, square_avg=xp.zeros_like(p.data))
-            if self.momentum:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
-            if self.centered:
-                state["grad_avg"] = xp.zeros_like(p.data)
-        alpha = self.alpha
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
-        state["step"] += 1
-        s = state["square_avg"] = alpha * state["square_avg"] + (1.0 - alpha) * (g * g)
-        if self.centered:
-            a = state["grad_avg"] = alpha * state["grad_avg"] + (1.0 - alpha) * g
-            r = xp.sqrt(s - a * a) + self.eps
-        else:
-            r = xp.sqrt(s) + self.eps
-        if self.momentum:
-            b = state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + g / r
-            self._descend(p, self.lr * b)
-        else:
-            self._descend(p, self.lr * (g / r))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from .optimizer import _number, nonnegative
+from .validate import nonnegative, number
 
 __all__ = [
     "Schedule",
@@ -35,7 +35,7 @@ def _positive_int(name: str, value) -> int:
 
 
 def _factor(name: str, value, low_open: bool = False) -> float:
-    x = _number(name, value)
+    x = number(name, value)
     ok = (0.0 < x <= 1.0) if low_open else (0.0 <= x <= 1.0)
     if not ok:
         raise ValueError(f"invalid {name}={x!r}: it must lie in {'(0, 1]' if low_open else '[0, 1]'}")
@@ -288,7 +288,7 @@ class ReduceLROnPlateau(_Stateful):
             raise ValueError(f"invalid mode={mode!r}: use 'min' (the metric should fall) or 'max' (rise)")
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"invalid threshold_mode={threshold_mode!r}: use 'rel' or 'abs'")
-        factor = _number("factor", factor)
+        factor = number("factor", factor)
         if not 0.0 <= factor < 1.0:
             raise ValueError(f"invalid factor={factor!r}: it must lie in [0, 1) (the learning rate is multiplied by it)")
         for name, value in (("patience", patience), ("cooldown", cooldown)):

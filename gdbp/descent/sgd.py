@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, nonnegative
+from . import rules
+from .optimizer import Optimizer
+from .validate import nonnegative
 
 __all__ = ["SGD"]
 
@@ -11,7 +13,8 @@ class SGD(Optimizer):
     r"""Gradient descent: ``w <- w - lr * d``, ``d`` the gradient or a momentum of it.
 
     With the defaults (no momentum, no weight decay) this is plain gradient
-    descent, ``w <- w - lr * grad``. The full rule, as ``torch.optim.SGD``::
+    descent, ``w <- w - lr * grad``. The full rule (:func:`gdbp.descent.rules.sgd`,
+    after the L2 weight decay), as ``torch.optim.SGD``::
 
         g <- grad + weight_decay * w
         b <- momentum * b + (1 - dampening) * g      (b <- g at the first step)
@@ -51,6 +54,7 @@ class SGD(Optimizer):
     """
 
     hyperparameter_names = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
+    rule = staticmethod(rules.sgd)
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, flat: bool = False):
@@ -67,17 +71,3 @@ class SGD(Optimizer):
 
     def _state_keys(self) -> tuple:
         return ("momentum_buffer",) if self.momentum else ()
-
-    def _update(self, p, g, state):
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
-        d = g
-        if self.momentum:
-            b = state.get("momentum_buffer")
-            if b is None:
-                b = p._backend.xp.asarray(g, copy=True)  # g may be the caller's gradient array
-            else:
-                b = self.momentum * b + (1.0 - self.dampening) * g
-            state["momentum_buffer"] = b
-            d = g + self.momentum * b if self.nesterov else b
-        self._descend_scaled(p, self.lr, d)

@@ -10,7 +10,7 @@ axis and integer labels of shape ``logits.shape[:-1]``.
 from __future__ import annotations
 
 from .. import backends
-from ..backprop import ShapeError, ops
+from ..backprop import ShapeError, Tensor, ops, unwrap
 from ._util import as_tensor
 from .module import Module
 
@@ -43,13 +43,9 @@ def _same_shape(name, pred, target):
         )
 
 
-def _raw(x):
-    return x.data if hasattr(x, "_gdbp_tensor") else x
-
-
 def _check_labels(name, scores, labels, what):
-    raw = _raw(labels)
-    same = getattr(scores, "_backend", None)
+    raw = unwrap(labels)
+    same = scores.backend if isinstance(scores, Tensor) else None
     backend = same if same is not None and type(raw) is same.array_type else backends.backend_of(raw)
     if backend is None:
         raise TypeError(f"{name}: labels must be an integer array or Tensor, got {type(labels).__name__}")
@@ -147,7 +143,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
     """
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     _same_shape("binary_cross_entropy_with_logits", logits, targets)
-    raw = _raw(targets)
+    raw = unwrap(targets)
     backend = backends.backend_of(raw)
     if backend is not None and not backends.isdtype(backend.xp, raw.dtype, "real floating"):
         raise TypeError(

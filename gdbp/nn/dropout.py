@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import backends
+from ..backprop import Tensor
 from . import init
 from ._util import as_tensor
 from .module import Module
@@ -17,7 +18,7 @@ def _check_p(p):
 
 
 def _backend(x):
-    return x.backend if hasattr(x, "_gdbp_tensor") else backends.backend_of(x)
+    return x.backend if isinstance(x, Tensor) else backends.backend_of(x)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, *, rng=None, seed=None):

@@ -177,7 +177,7 @@ def _fill(t, make, **kw):
             t.data[...] = value
         else:
             t.data = value
-    t._bump_version()
+    t.mark_changed()
     return t
 
 

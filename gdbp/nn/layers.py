@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import backends
-from ..backprop import ops
+from ..backprop import Tensor, ops, unwrap
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -15,17 +15,9 @@ __all__ = ["Linear", "Embedding", "Flatten", "Sequential", "flatten", "embedding
 
 def check_input(layer: Module, x, param) -> None:
     """Refuse an input on another backend, or whose dtype differs from the layer's parameters."""
-    source = x.backend if hasattr(x, "_gdbp_tensor") else backends.backend_of(x)
-    if source is not param.backend:
-        raise backends.BackendMismatchError(
-            f"{type(layer).__name__}: the input lives on {getattr(source, 'spec', type(x).__name__)} but the "
-            f"layer's parameters on {param.backend.spec}; move one (x.to(backend) or model.to(backend))"
-        )
-    if x.dtype != param.dtype:
-        raise TypeError(
-            f"{type(layer).__name__}: input dtype {x.dtype} does not match the layer's parameters ({param.dtype}); "
-            f"cast the input (x.astype(...)) or build the layer with dtype={param.dtype}"
-        )
+    backends.check_fits(unwrap(x), param.backend, None, param.dtype, f"{type(layer).__name__}: the input",
+                        "the layer", "; move or cast the input (x.to(backend), x.astype(dtype)), or the layer "
+                        f"(model.to(backend), or build it with dtype={param.dtype})")
 
 
 class Linear(Module):
@@ -80,7 +72,7 @@ def embedding(indices, weight):
 
     The gradient adds up over repeated indices.
     """
-    raw = indices.data if hasattr(indices, "_gdbp_tensor") else indices
+    raw = unwrap(indices)
     xp = backends.namespace(raw)
     if not xp.isdtype(raw.dtype, "integral"):
         raise TypeError(f"embedding: indices must be integers, got dtype {raw.dtype}")

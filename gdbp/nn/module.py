@@ -11,7 +11,7 @@ from collections import namedtuple
 from typing import Iterator
 
 from .. import backends
-from ..backprop import ShapeError, Tensor
+from ..backprop import Tensor, unwrap
 from .parameter import Parameter
 
 __all__ = ["Module", "StateDictError", "LoadResult"]
@@ -21,10 +21,6 @@ LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
 
 class StateDictError(ValueError):
     """A state dict's names do not match the module's."""
-
-
-def _raw(value):
-    return value.data if isinstance(value, Tensor) else value
 
 
 class Module:
@@ -65,9 +61,9 @@ class Module:
             buffers.pop(name, None)
             modules[name] = value
         elif name in buffers:
-            if value is not None and backends.backend_of(_raw(value)) is None:
+            if value is not None and backends.backend_of(unwrap(value)) is None:
                 raise TypeError(f"buffer {name!r} holds a backend array or None, got {type(value).__name__}")
-            value = _raw(value)
+            value = unwrap(value)
             buffers[name] = value
         elif name in params or name in modules:
             if value is not None:
@@ -86,7 +82,7 @@ class Module:
 
     def register_buffer(self, name: str, array) -> None:
         """Register non-trainable state (e.g. running statistics): a backend array, saved in the state dict."""
-        if array is not None and backends.backend_of(_raw(array)) is None:
+        if array is not None and backends.backend_of(unwrap(array)) is None:
             raise TypeError(f"buffer {name!r} holds a backend array or None, got {type(array).__name__}")
         if name in self._parameters or name in self._modules:
             raise KeyError(f"{name!r} is already a Parameter or Module of {type(self).__name__}")
@@ -281,29 +277,22 @@ class Module:
             if dotted not in state:
                 continue
             current = m._parameters[name].data if kind == "parameter" else m._buffers[name]
-            value = _raw(state[dotted])
+            value = unwrap(state[dotted])
             if backends.backend_of(value) is None:
                 raise TypeError(f"state dict entry {dotted!r} is not an array (got {type(value).__name__})")
-            if tuple(value.shape) != tuple(current.shape):
-                raise ShapeError(
-                    f"state dict entry {dotted!r} has shape {tuple(value.shape)}, "
-                    f"but the module's has shape {tuple(current.shape)}"
-                )
             target = backends.backend_of(current)
+            what = f"state dict entry {dotted!r}"
+            backends.check_fits(value, backends.backend_of(value), current.shape, None, what, "the module's")
             moved = backends.transfer(value, target)
             if moved is value:  # already on the target: copy, so the module owns its values
                 moved = target.xp.asarray(value, copy=True)
-            if moved.dtype != current.dtype:
-                raise TypeError(
-                    f"state dict entry {dotted!r} has dtype {moved.dtype}, but the module's has dtype "
-                    f"{current.dtype}; cast the value first"
-                )
+            backends.check_fits(moved, target, None, current.dtype, what, "the module's", "; cast the value first")
             staged.append((m, name, kind, moved))
         for m, name, kind, moved in staged:
             if kind == "parameter":
                 p = m._parameters[name]
                 p.data = moved
-                p._bump_version()
+                p.mark_changed()
             else:
                 setattr(m, name, moved)
         return LoadResult(missing, unexpected)

@@ -58,4 +58,4 @@ class Parameter(Tensor):
                 self.grad = Tensor(backends.transfer(grad.data, target))
             else:
                 self.grad = backends.transfer(grad, target)
-        self._bump_version()
+        self.mark_changed()

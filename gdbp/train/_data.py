@@ -5,14 +5,11 @@ from __future__ import annotations
 import operator
 
 from .. import backends
-from ..backprop import ShapeError, Tensor
+from ..backprop import ShapeError, Tensor, unwrap
 
-__all__ = ["raw", "positive_int", "model_backend", "check_array", "check_data", "batch_bounds", "take_rows"]
+__all__ = ["positive_int", "model_backend", "check_array", "check_data", "batch_bounds", "take_rows"]
 
 
-def raw(x):
-    """The backend array inside a Tensor (arrays pass through)."""
-    return x.data if isinstance(x, Tensor) else x
 
 
 def positive_int(name: str, value, where: str) -> int:
@@ -48,7 +45,7 @@ def model_backend(model, where: str):
 
 def check_array(value, what: str, backend, where: str):
     """The backend array of ``value`` (an array or Tensor with a sample axis), checked to live on ``backend``."""
-    value = raw(value)
+    value = unwrap(value)
     found = backends.backend_of(value)
     if found is None:
         raise TypeError(
@@ -84,8 +81,8 @@ def check_data(data, what: str, backend, where: str):
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{where}: {what} must be a pair (x, y) of arrays, got {type(data).__name__}")
-    x = raw(data[0])
-    y = raw(data[1])
+    x = unwrap(data[0])
+    y = unwrap(data[1])
     if backends.is_array(x) and backends.is_array(y) and x.ndim >= 1 and y.ndim >= 1 and x.shape[0] != y.shape[0]:
         raise ShapeError(
             f"{where}: {what} has {x.shape[0]} samples in x but {y.shape[0]} in y "

@@ -19,8 +19,8 @@ from __future__ import annotations
 import time
 
 from .. import backends
-from ..backprop import Tensor, no_grad
-from ._data import batch_bounds, check_array, check_data, model_backend, positive_int, raw, take_rows
+from ..backprop import Tensor, no_grad, unwrap
+from ._data import batch_bounds, check_array, check_data, model_backend, positive_int, take_rows
 from .callbacks import LRSchedule, Run
 from .history import History
 from .metrics import RunningMean, batch_value, resolve_metrics
@@ -314,5 +314,5 @@ def predict(model, x, batch_size: int = 256):
     outs = []
     with _EvalMode(model):
         for start, stop in batch_bounds(x.shape[0], batch_size):
-            outs.append(raw(model(Tensor(x[start:stop, ...]))))
+            outs.append(unwrap(model(Tensor(x[start:stop, ...]))))
     return outs[0] if len(outs) == 1 else backend.xp.concat(outs, axis=0)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 
 from .. import backends
-from ..backprop import no_grad
-from ._data import raw
+from ..backprop import no_grad, unwrap
 
 __all__ = ["accuracy", "resolve_metrics", "RunningMean"]
 
@@ -46,7 +45,7 @@ def accuracy(pred, target):
     """
     from ..backprop import ShapeError
 
-    p, t = raw(pred), raw(target)
+    p, t = unwrap(pred), unwrap(target)
     xp = backends.namespace(p, t)
     if p.ndim == t.ndim + 1 and p.shape[:-1] == t.shape:
         if not xp.isdtype(t.dtype, "integral"):
@@ -114,7 +113,7 @@ def resolve_metrics(metrics, cost, where: str) -> list[tuple[str, object]]:
 def batch_value(fn, pred, target):
     """A metric's 0-d array on one batch (no graph is recorded)."""
     with no_grad():
-        value = raw(fn(pred, target))
+        value = unwrap(fn(pred, target))
     if math.prod(value.shape) != 1:
         name = getattr(fn, "__name__", type(fn).__name__)
         raise ValueError(

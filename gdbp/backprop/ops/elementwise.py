@@ -9,43 +9,30 @@ from __future__ import annotations
 
 import math
 
-from ..engine import Primitive
-
-
-def unary(name, forward, vjp, needs_ans=False):
-    return Primitive(name, forward, vjps=(vjp,), needs_ans=needs_ans)
-
-
-def binary(name, forward, vjp_x, vjp_y, linear=False):
-    return Primitive(name, forward, vjps=(vjp_x, vjp_y), broadcasts=True, linear=linear)
-
-
-def no_grad_op(name, forward):
-    """An op whose output carries no gradient (piecewise constant, boolean or integer)."""
-    return Primitive(name, forward, differentiable=False, broadcasts=True)
+from ..primitive import binary, defn, defprim, no_grad_op, unary
 
 
 # --- arithmetic ---------------------------------------------------------------
 
-add = binary("add", lambda xp, x, y: x + y,
+add_p = binary("add", lambda xp, x, y: x + y,
              lambda xp, g, ans, x, y: g,
              lambda xp, g, ans, x, y: g, linear=True)
-subtract = binary("subtract", lambda xp, x, y: x - y,
+subtract_p = binary("subtract", lambda xp, x, y: x - y,
                   lambda xp, g, ans, x, y: g,
                   lambda xp, g, ans, x, y: -g, linear=True)
-multiply = binary("multiply", lambda xp, x, y: x * y,
+multiply_p = binary("multiply", lambda xp, x, y: x * y,
                   lambda xp, g, ans, x, y: g * y,
                   lambda xp, g, ans, x, y: g * x)
-divide = binary("divide", lambda xp, x, y: x / y,
+divide_p = binary("divide", lambda xp, x, y: x / y,
                 lambda xp, g, ans, x, y: g / y,
                 lambda xp, g, ans, x, y: -g * x / (y * y))
-negative = unary("negative", lambda xp, x: -x, lambda xp, g, ans, x: -g)
-positive = unary("positive", lambda xp, x: +x, lambda xp, g, ans, x: g)
+negative_p = unary("negative", lambda xp, x: -x, lambda xp, g, ans, x: -g)
+positive_p = unary("positive", lambda xp, x: +x, lambda xp, g, ans, x: g)
 # d/dx |x| = sign(x), taken as 0 at 0, as PyTorch does.
-abs = unary("abs", lambda xp, x: xp.abs(x), lambda xp, g, ans, x: g * xp.sign(x))
-square = unary("square", lambda xp, x: xp.square(x), lambda xp, g, ans, x: g * (2 * x))
-sqrt = unary("sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, ans, x: g / (2 * ans), needs_ans=True)
-reciprocal = unary("reciprocal", lambda xp, x: xp.reciprocal(x),
+abs_p = unary("abs", lambda xp, x: xp.abs(x), lambda xp, g, ans, x: g * xp.sign(x))
+square_p = unary("square", lambda xp, x: xp.square(x), lambda xp, g, ans, x: g * (2 * x))
+sqrt_p = unary("sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, ans, x: g / (2 * ans), needs_ans=True)
+reciprocal_p = unary("reciprocal", lambda xp, x: xp.reciprocal(x),
                    lambda xp, g, ans, x: -g * ans * ans, needs_ans=True)
 
 
@@ -65,7 +52,7 @@ def _pow_y(xp, g, ans, x, y):
     return g * ans * xp.log(xp.where(x == 0, xp.ones_like(x), x))
 
 
-pow = Primitive("pow", lambda xp, x, y: x ** y, vjps=(_pow_x, _pow_y), broadcasts=True, needs_ans=True)
+pow_p = binary("pow", lambda xp, x, y: x ** y, _pow_x, _pow_y, needs_ans=True)
 
 
 def _remainder_y(xp, g, ans, x, y):
@@ -73,7 +60,7 @@ def _remainder_y(xp, g, ans, x, y):
     return -g * xp.floor_divide(x, y)
 
 
-remainder = binary("remainder", lambda xp, x, y: x % y, lambda xp, g, ans, x, y: g, _remainder_y)
+remainder_p = binary("remainder", lambda xp, x, y: x % y, lambda xp, g, ans, x, y: g, _remainder_y)
 
 
 def _maximum_x(xp, g, ans, x, y):
@@ -85,9 +72,9 @@ def _minimum_x(xp, g, ans, x, y):
     return g * (xp.astype(x < y, g.dtype) + 0.5 * xp.astype(x == y, g.dtype))
 
 
-maximum = binary("maximum", lambda xp, x, y: xp.maximum(x, y),
+maximum_p = binary("maximum", lambda xp, x, y: xp.maximum(x, y),
                  _maximum_x, lambda xp, g, ans, x, y: _maximum_x(xp, g, ans, y, x))
-minimum = binary("minimum", lambda xp, x, y: xp.minimum(x, y),
+minimum_p = binary("minimum", lambda xp, x, y: xp.minimum(x, y),
                  _minimum_x, lambda xp, g, ans, x, y: _minimum_x(xp, g, ans, y, x))
 
 
@@ -97,48 +84,46 @@ def _copysign_x(xp, g, ans, x, y):
     return g * (2 * xp.astype(kept, g.dtype) - 1)
 
 
-copysign = binary("copysign", lambda xp, x, y: xp.copysign(x, y), _copysign_x, lambda xp, g, ans, x, y: None)
+copysign_p = binary("copysign", lambda xp, x, y: xp.copysign(x, y), _copysign_x, lambda xp, g, ans, x, y: None)
 
 # --- exponentials and logarithms ----------------------------------------------
 
-exp = unary("exp", lambda xp, x: xp.exp(x), lambda xp, g, ans, x: g * ans, needs_ans=True)
-expm1 = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, ans, x: g * (ans + 1), needs_ans=True)
-log = unary("log", lambda xp, x: xp.log(x), lambda xp, g, ans, x: g / x)
-log1p = unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, ans, x: g / (x + 1))
-log2 = unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, ans, x: g / (x * math.log(2.0)))
-log10 = unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, ans, x: g / (x * math.log(10.0)))
-logaddexp = binary("logaddexp", lambda xp, x, y: xp.logaddexp(x, y),
-                   lambda xp, g, ans, x, y: g * xp.exp(x - ans),
-                   lambda xp, g, ans, x, y: g * xp.exp(y - ans))
-logaddexp.needs_ans = True
-hypot = binary("hypot", lambda xp, x, y: xp.hypot(x, y),
-               lambda xp, g, ans, x, y: g * x / ans,
-               lambda xp, g, ans, x, y: g * y / ans)
-hypot.needs_ans = True
+exp_p = unary("exp", lambda xp, x: xp.exp(x), lambda xp, g, ans, x: g * ans, needs_ans=True)
+expm1_p = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, ans, x: g * (ans + 1), needs_ans=True)
+log_p = unary("log", lambda xp, x: xp.log(x), lambda xp, g, ans, x: g / x)
+log1p_p = unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, ans, x: g / (x + 1))
+log2_p = unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, ans, x: g / (x * math.log(2.0)))
+log10_p = unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, ans, x: g / (x * math.log(10.0)))
+logaddexp_p = binary("logaddexp", lambda xp, x, y: xp.logaddexp(x, y),
+                     lambda xp, g, ans, x, y: g * xp.exp(x - ans),
+                     lambda xp, g, ans, x, y: g * xp.exp(y - ans), needs_ans=True)
+hypot_p = binary("hypot", lambda xp, x, y: xp.hypot(x, y),
+                 lambda xp, g, ans, x, y: g * x / ans,
+                 lambda xp, g, ans, x, y: g * y / ans, needs_ans=True)
 
 # --- trigonometric and hyperbolic ---------------------------------------------
 
-sin = unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, ans, x: g * xp.cos(x))
-cos = unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, ans, x: -g * xp.sin(x))
-tan = unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, ans, x: g * (1 + ans * ans), needs_ans=True)
-asin = unary("asin", lambda xp, x: xp.asin(x), lambda xp, g, ans, x: g / xp.sqrt(1 - x * x))
-acos = unary("acos", lambda xp, x: xp.acos(x), lambda xp, g, ans, x: -g / xp.sqrt(1 - x * x))
-atan = unary("atan", lambda xp, x: xp.atan(x), lambda xp, g, ans, x: g / (1 + x * x))
-atan2 = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
+sin_p = unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, ans, x: g * xp.cos(x))
+cos_p = unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, ans, x: -g * xp.sin(x))
+tan_p = unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, ans, x: g * (1 + ans * ans), needs_ans=True)
+asin_p = unary("asin", lambda xp, x: xp.asin(x), lambda xp, g, ans, x: g / xp.sqrt(1 - x * x))
+acos_p = unary("acos", lambda xp, x: xp.acos(x), lambda xp, g, ans, x: -g / xp.sqrt(1 - x * x))
+atan_p = unary("atan", lambda xp, x: xp.atan(x), lambda xp, g, ans, x: g / (1 + x * x))
+atan2_p = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
                lambda xp, g, ans, x, y: g * y / (x * x + y * y),
                lambda xp, g, ans, x, y: -g * x / (x * x + y * y))
-sinh = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, ans, x: g * xp.cosh(x))
-cosh = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, ans, x: g * xp.sinh(x))
-tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, g, ans, x: g * (1 - ans * ans), needs_ans=True)
-asinh = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, g, ans, x: g / xp.sqrt(x * x + 1))
-acosh = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, g, ans, x: g / xp.sqrt(x * x - 1))
-atanh = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, g, ans, x: g / (1 - x * x))
+sinh_p = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, ans, x: g * xp.cosh(x))
+cosh_p = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, ans, x: g * xp.sinh(x))
+tanh_p = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, g, ans, x: g * (1 - ans * ans), needs_ans=True)
+asinh_p = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, g, ans, x: g / xp.sqrt(x * x + 1))
+acosh_p = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, g, ans, x: g / xp.sqrt(x * x - 1))
+atanh_p = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, g, ans, x: g / (1 - x * x))
 
 # --- real numbers only: complex parts ------------------------------------------
 
-conj = unary("conj", lambda xp, x: xp.conj(x), lambda xp, g, ans, x: g)
-real = unary("real", lambda xp, x: xp.real(x), lambda xp, g, ans, x: g)
-imag = no_grad_op("imag", lambda xp, x: xp.imag(x))
+conj_p = unary("conj", lambda xp, x: xp.conj(x), lambda xp, g, ans, x: g)
+real_p = unary("real", lambda xp, x: xp.real(x), lambda xp, g, ans, x: g)
+imag_p = no_grad_op("imag", lambda xp, x: xp.imag(x))
 
 # --- clip -----------------------------------------------------------------------
 
@@ -168,46 +153,47 @@ def _clip_hi(xp, g, ans, x, lo, hi):
     return g * xp.astype(x > hi, g.dtype)
 
 
-clip_ = Primitive("clip", _clip_forward, vjps=(_clip_x, _clip_lo, _clip_hi), broadcasts=True)
+clip_p = defprim("clip", _clip_forward, _clip_x, _clip_lo, _clip_hi, broadcasts=True, public=False)
 
 
+@defn
 def clip(x, /, min=None, max=None):
     """Clamp x to [min, max]; the gradient flows where x is inside the interval."""
-    return clip_(x, min, max)
+    return clip_p(x, min, max)
 
 
 # --- piecewise constant: zero gradient, so no gradient is recorded -------------
 
-floor = no_grad_op("floor", lambda xp, x: xp.floor(x))
-ceil = no_grad_op("ceil", lambda xp, x: xp.ceil(x))
-round = no_grad_op("round", lambda xp, x: xp.round(x))
-trunc = no_grad_op("trunc", lambda xp, x: xp.trunc(x))
-sign = no_grad_op("sign", lambda xp, x: xp.sign(x))
-signbit = no_grad_op("signbit", lambda xp, x: xp.signbit(x))
-floor_divide = no_grad_op("floor_divide", lambda xp, x, y: x // y)
-nextafter = no_grad_op("nextafter", lambda xp, x, y: xp.nextafter(x, y))
+floor_p = no_grad_op("floor", lambda xp, x: xp.floor(x))
+ceil_p = no_grad_op("ceil", lambda xp, x: xp.ceil(x))
+round_p = no_grad_op("round", lambda xp, x: xp.round(x))
+trunc_p = no_grad_op("trunc", lambda xp, x: xp.trunc(x))
+sign_p = no_grad_op("sign", lambda xp, x: xp.sign(x))
+signbit_p = no_grad_op("signbit", lambda xp, x: xp.signbit(x))
+floor_divide_p = no_grad_op("floor_divide", lambda xp, x, y: x // y)
+nextafter_p = no_grad_op("nextafter", lambda xp, x, y: xp.nextafter(x, y))
 
 # --- comparisons and tests: boolean outputs --------------------------------------
 
-equal = no_grad_op("equal", lambda xp, x, y: x == y)
-not_equal = no_grad_op("not_equal", lambda xp, x, y: x != y)
-less = no_grad_op("less", lambda xp, x, y: x < y)
-less_equal = no_grad_op("less_equal", lambda xp, x, y: x <= y)
-greater = no_grad_op("greater", lambda xp, x, y: x > y)
-greater_equal = no_grad_op("greater_equal", lambda xp, x, y: x >= y)
-isfinite = no_grad_op("isfinite", lambda xp, x: xp.isfinite(x))
-isinf = no_grad_op("isinf", lambda xp, x: xp.isinf(x))
-isnan = no_grad_op("isnan", lambda xp, x: xp.isnan(x))
-logical_and = no_grad_op("logical_and", lambda xp, x, y: xp.logical_and(x, y))
-logical_or = no_grad_op("logical_or", lambda xp, x, y: xp.logical_or(x, y))
-logical_xor = no_grad_op("logical_xor", lambda xp, x, y: xp.logical_xor(x, y))
-logical_not = no_grad_op("logical_not", lambda xp, x: xp.logical_not(x))
+equal_p = no_grad_op("equal", lambda xp, x, y: x == y)
+not_equal_p = no_grad_op("not_equal", lambda xp, x, y: x != y)
+less_p = no_grad_op("less", lambda xp, x, y: x < y)
+less_equal_p = no_grad_op("less_equal", lambda xp, x, y: x <= y)
+greater_p = no_grad_op("greater", lambda xp, x, y: x > y)
+greater_equal_p = no_grad_op("greater_equal", lambda xp, x, y: x >= y)
+isfinite_p = no_grad_op("isfinite", lambda xp, x: xp.isfinite(x))
+isinf_p = no_grad_op("isinf", lambda xp, x: xp.isinf(x))
+isnan_p = no_grad_op("isnan", lambda xp, x: xp.isnan(x))
+logical_and_p = no_grad_op("logical_and", lambda xp, x, y: xp.logical_and(x, y))
+logical_or_p = no_grad_op("logical_or", lambda xp, x, y: xp.logical_or(x, y))
+logical_xor_p = no_grad_op("logical_xor", lambda xp, x, y: xp.logical_xor(x, y))
+logical_not_p = no_grad_op("logical_not", lambda xp, x: xp.logical_not(x))
 
 # --- integers and booleans: bitwise ---------------------------------------------
 
-bitwise_and = no_grad_op("bitwise_and", lambda xp, x, y: x & y)
-bitwise_or = no_grad_op("bitwise_or", lambda xp, x, y: x | y)
-bitwise_xor = no_grad_op("bitwise_xor", lambda xp, x, y: x ^ y)
-bitwise_invert = no_grad_op("bitwise_invert", lambda xp, x: ~x)
-bitwise_left_shift = no_grad_op("bitwise_left_shift", lambda xp, x, y: x << y)
-bitwise_right_shift = no_grad_op("bitwise_right_shift", lambda xp, x, y: x >> y)
+bitwise_and_p = no_grad_op("bitwise_and", lambda xp, x, y: x & y)
+bitwise_or_p = no_grad_op("bitwise_or", lambda xp, x, y: x | y)
+bitwise_xor_p = no_grad_op("bitwise_xor", lambda xp, x, y: x ^ y)
+bitwise_invert_p = no_grad_op("bitwise_invert", lambda xp, x: ~x)
+bitwise_left_shift_p = no_grad_op("bitwise_left_shift", lambda xp, x, y: x << y)
+bitwise_right_shift_p = no_grad_op("bitwise_right_shift", lambda xp, x, y: x >> y)

@@ -2,40 +2,41 @@
 
 The adjoint of selecting elements is adding the gradient back at the
 selected places (a scatter-add), where an index that repeats adds up. The
-backend layer owns the scatter-add; it is itself a primitive here so that
+backend's kernels own the scatter-add; it is itself a primitive here so that
 second derivatives flow through indexing too.
 """
 
 from __future__ import annotations
 
 from ... import backends
-from ..engine import Primitive
+from ..primitive import axes, defn, defprim
+from ..tensor import unwrap
 
 # --- scatter-add: the adjoint of indexing ------------------------------------------
 
-index_add = Primitive(
+index_add_p = defprim(
     "index_add",
-    lambda xp, g, key, shape: backends.scatter_add(xp, g, key, shape),
-    vjps=(lambda xp, g2, ans, g, key, shape: g2[key],),
+    lambda xp, g, key, shape: backends.kernels(xp).scatter_add(g, key, shape),
+    lambda xp, g2, ans, g, key, shape: g2[key],
     linear=True,
+    namespace=False,
 )
 
 
 def _scatter(xp, g, key, shape):
-    """index_add in a VJP: recorded on Tensors (create_graph), a plain array otherwise."""
-    if hasattr(g, "_gdbp_tensor"):
-        return index_add(g, key=key, shape=shape)
-    return backends.scatter_add(xp, g, key, shape)
+    # kernels(xp) is the backend's scatter-add on a plain backward pass, index_add_p on a recorded one.
+    return backends.kernels(xp).scatter_add(g, key, shape)
 
 
 # --- x[key] ---------------------------------------------------------------------------
 
-getitem = Primitive(
+getitem_p = defprim(
     "getitem",
     lambda xp, x, key: x[key],
-    vjps=(lambda xp, g, ans, x, key: _scatter(xp, g, key, tuple(x.shape)),),
+    lambda xp, g, ans, x, key: _scatter(xp, g, key, tuple(x.shape)),
     linear=True,
     view=True,
+    namespace=False,
 )
 
 # --- x[key] = value, recorded out of place ----------------------------------------------
@@ -48,19 +49,18 @@ def _setitem_forward(xp, x, value, key):
 
 
 def _setitem_x(xp, g, ans, x, value, key):
-    # The overwritten elements no longer depend on x.
-    keep = xp.ones(x.shape, dtype=g.dtype, device=x.device)
-    if hasattr(keep, "_gdbp_tensor"):
-        keep = keep.data
-    keep[key] = 0
-    return g * keep
+    # The overwritten elements no longer depend on x: g with zeros written over them.
+    kept = xp.asarray(g, copy=True)
+    kept[key] = 0
+    return kept
 
 
 def _setitem_value(xp, g, ans, x, value, key):
     return g[key]
 
 
-setitem = Primitive("setitem", _setitem_forward, vjps=(_setitem_x, _setitem_value), broadcasts=True, linear=True)
+setitem_p = defprim("setitem", _setitem_forward, _setitem_x, _setitem_value, broadcasts=True, linear=True,
+                    namespace=False)
 
 # --- take and take_along_axis -------------------------------------------------------------
 
@@ -69,26 +69,22 @@ def _take_key(ndim, indices, axis):
     return (slice(None),) * axis + (indices,) + (slice(None),) * (ndim - axis - 1)
 
 
-def _take_forward(xp, x, indices, axis):
-    return xp.take(x, indices, axis=axis)
-
-
 def _take_vjp(xp, g, ans, x, indices, axis):
     return _scatter(xp, g, _take_key(x.ndim, indices, axis), tuple(x.shape))
 
 
-take_ = Primitive("take", _take_forward, vjps=(_take_vjp,), linear=True)
+take_p = defprim("take", lambda xp, x, indices, axis: xp.take(x, indices, axis=axis), _take_vjp, linear=True,
+                 public=False)
 
 
+@defn
 def take(x, indices, /, *, axis=None):
     """Elements of x at integer indices along an axis."""
-    if hasattr(indices, "_gdbp_tensor"):
-        indices = indices.data
     if axis is None:
         if x.ndim != 1:
             raise ValueError(f"take: axis is needed for a {x.ndim}-D array")
         axis = 0
-    return take_(x, indices=indices, axis=axis % x.ndim)
+    return take_p(x, indices=unwrap(indices), axis=axes(axis, x.ndim)[0])
 
 
 def _along_key(xp, x_ndim, indices, axis):
@@ -105,23 +101,19 @@ def _along_key(xp, x_ndim, indices, axis):
     return tuple(key)
 
 
-def _take_along_forward(xp, x, indices, axis):
-    return xp.take_along_axis(x, indices, axis=axis)
-
-
 def _take_along_vjp(xp, g, ans, x, indices, axis):
-    raw = backends.namespace(indices)
-    return _scatter(xp, g, _along_key(raw, x.ndim, indices, axis), tuple(x.shape))
+    # The key is made of raw index arrays, in the indices' own namespace, on either kind of pass.
+    return _scatter(xp, g, _along_key(backends.namespace(indices), x.ndim, indices, axis), tuple(x.shape))
 
 
-take_along_axis_ = Primitive("take_along_axis", _take_along_forward, vjps=(_take_along_vjp,), linear=True)
+take_along_axis_p = defprim("take_along_axis", lambda xp, x, indices, axis: xp.take_along_axis(x, indices, axis=axis),
+                            _take_along_vjp, linear=True, public=False)
 
 
+@defn
 def take_along_axis(x, indices, /, *, axis=-1):
     """Elements of x picked along one axis by an index array of x's rank."""
-    if hasattr(indices, "_gdbp_tensor"):
-        indices = indices.data
-    return take_along_axis_(x, indices=indices, axis=axis % x.ndim)
+    return take_along_axis_p(x, indices=unwrap(indices), axis=axes(axis, x.ndim)[0])
 
 
 # --- where ----------------------------------------------------------------------------------
@@ -135,24 +127,20 @@ def _where_y(xp, g, ans, condition, x, y):
     return xp.where(condition, xp.zeros_like(g), g)
 
 
-where_ = Primitive("where", lambda xp, c, x, y: xp.where(c, x, y), vjps=(None, _where_x, _where_y),
-                   broadcasts=True, linear=True)
-
-
-def where(condition, x1, x2, /):
+def _where(xp, condition, x1, x2, /):
     """x1 where condition holds, else x2; the gradient goes to the side that was chosen."""
-    return where_(condition, x1, x2)
+    return xp.where(condition, x1, x2)
+
+
+where_p = defprim("where", _where, None, _where_x, _where_y, broadcasts=True, linear=True)
 
 
 # --- sorting, composed ------------------------------------------------------------------------
 
 
+@defn
 def sort(x, /, *, axis=-1, descending=False, stable=True):
     """Sorted copy of x along an axis: take_along_axis(x, argsort(x))."""
-    raw = x.data if hasattr(x, "_gdbp_tensor") else x
-    xp = backends.namespace(raw)
-    order = xp.argsort(raw, axis=axis, descending=descending, stable=stable)
+    raw = unwrap(x)
+    order = backends.namespace(raw).argsort(raw, axis=axis, descending=descending, stable=stable)
     return take_along_axis(x, order, axis=axis)
-
-
-__all__ = ["getitem", "setitem", "index_add", "take", "take_along_axis", "where", "sort"]

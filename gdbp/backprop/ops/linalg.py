@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..engine import Primitive
-from .manipulation import matrix_transpose, permute_dims, reshape
-from .reductions import sum
+from ..primitive import binary, defn
+from .manipulation import permute_dims, reshape
+from .reductions import sum_p
 
 
 def _matmul_forward(xp, x, y):
@@ -39,9 +39,10 @@ def _matmul_y(xp, g, ans, x, y):
 
 
 # Batch dimensions broadcast; the engine sums the gradient back over them.
-matmul = Primitive("matmul", _matmul_forward, vjps=(_matmul_x, _matmul_y), broadcasts=True)
+matmul_p = binary("matmul", _matmul_forward, _matmul_x, _matmul_y)
 
 
+@defn
 def tensordot(x1, x2, /, *, axes=2):
     """Sum products over the given axes: permute and reshape to one matrix product."""
     if isinstance(axes, int):
@@ -64,12 +65,10 @@ def tensordot(x1, x2, /, *, axes=2):
     left = reshape(permute_dims(x1, free1 + a1), (m, k))
     right = reshape(permute_dims(x2, a2 + free2), (k, n))
     out_shape = tuple(x1.shape[i] for i in free1) + tuple(x2.shape[i] for i in free2)
-    return reshape(matmul(left, right), out_shape)
+    return reshape(matmul_p(left, right), out_shape)
 
 
+@defn
 def vecdot(x1, x2, /, *, axis=-1):
     """Dot product of vectors along an axis (real inputs: sum(x1 * x2))."""
-    return sum(x1 * x2, axis=axis)
-
-
-__all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
+    return sum_p(x1 * x2, axis=axis)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from ..engine import Primitive
+from ..errors import ShapeError
+from ..primitive import axes, defn, defprim
+from ..tensor import unwrap
 
 # --- primitives -------------------------------------------------------------------
 
@@ -13,13 +15,14 @@ def _reshape_forward(xp, x, shape, copy=None):
     return xp.reshape(x, shape) if copy is None else xp.reshape(x, shape, copy=copy)
 
 
-reshape_ = Primitive("reshape", _reshape_forward, linear=True, view=True,
-                     vjps=(lambda xp, g, ans, x, shape, copy=None: xp.reshape(g, x.shape),))
+reshape_p = defprim("reshape", _reshape_forward, lambda xp, g, ans, x, shape, copy=None: xp.reshape(g, x.shape),
+                    linear=True, view=True, public=False)
 
 
+@defn
 def reshape(x, /, shape, *, copy=None):
     """The same elements in a new shape (one dimension may be -1)."""
-    return reshape_(x, shape=tuple(shape), copy=copy)
+    return reshape_p(x, shape=tuple(shape), copy=copy)
 
 
 def _inverse_permutation(axes):
@@ -29,29 +32,32 @@ def _inverse_permutation(axes):
     return tuple(inverse)
 
 
-permute_dims_ = Primitive(
-    "permute_dims", lambda xp, x, axes: xp.permute_dims(x, axes), linear=True, view=True,
-    vjps=(lambda xp, g, ans, x, axes: xp.permute_dims(g, _inverse_permutation(axes)),),
+permute_dims_p = defprim(
+    "permute_dims", lambda xp, x, order: xp.permute_dims(x, order),
+    lambda xp, g, ans, x, order: xp.permute_dims(g, _inverse_permutation(order)),
+    linear=True, view=True, public=False,
 )
 
 
+@defn
 def permute_dims(x, /, axes):
     """Reorder the axes: output axis i is input axis axes[i]."""
     n = x.ndim
-    axes = tuple(a % n for a in axes)
-    if sorted(axes) != list(range(n)):
-        raise ValueError(f"permute_dims: axes {axes} are not a permutation of the {n} axes")
-    return permute_dims_(x, axes=axes)
+    order = tuple(a % n for a in axes)
+    if sorted(order) != list(range(n)):
+        raise ValueError(f"permute_dims: axes {order} are not a permutation of the {n} axes")
+    return permute_dims_p(x, order=order)
 
 
 # broadcast_to's gradient is g summed back to x's shape: the engine's unbroadcast does it.
-broadcast_to_ = Primitive("broadcast_to", lambda xp, x, shape: xp.broadcast_to(x, shape),
-                          vjps=(lambda xp, g, ans, x, shape: g,), linear=True, view=True)
+broadcast_to_p = defprim("broadcast_to", lambda xp, x, shape: xp.broadcast_to(x, shape),
+                         lambda xp, g, ans, x, shape: g, linear=True, view=True, public=False)
 
 
+@defn
 def broadcast_to(x, /, shape):
     """x repeated (without copying) to a larger shape, by the broadcasting rules."""
-    return broadcast_to_(x, shape=tuple(shape))
+    return broadcast_to_p(x, shape=tuple(shape))
 
 
 def _concat_forward(xp, *arrays, axis=0):
@@ -76,38 +82,40 @@ def _concat_vjp(xp, g, ans, *arrays, axis=0):
     return tuple(pieces)
 
 
-concat_ = Primitive("concat", _concat_forward, vjp_all=_concat_vjp, linear=True)
+concat_p = defprim("concat", _concat_forward, vjp_all=_concat_vjp, linear=True, public=False)
 
 
+@defn
 def concat(arrays, /, *, axis=0):
     """Join arrays along an existing axis (axis=None: flatten them first)."""
-    return concat_(*arrays, axis=axis)
+    return concat_p(*arrays, axis=axis)
 
 
-flip_ = Primitive("flip", lambda xp, x, axis=None: xp.flip(x, axis=axis), linear=True,
-                  vjps=(lambda xp, g, ans, x, axis=None: xp.flip(g, axis=axis),))
-
-
-def flip(x, /, *, axis=None):
+def _flip(xp, x, /, *, axis=None):
     """Reverse the order of elements along the given axes (all by default)."""
-    return flip_(x, axis=axis)
+    return xp.flip(x, axis=axis)
+
+
+flip_p = defprim("flip", _flip, lambda xp, g, ans, x, axis=None: xp.flip(g, axis=axis), linear=True)
 
 
 def _negate(shift):
     return tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
 
 
-roll_ = Primitive("roll", lambda xp, x, shift, axis=None: xp.roll(x, shift, axis=axis), linear=True,
-                  vjps=(lambda xp, g, ans, x, shift, axis=None: xp.roll(g, _negate(shift), axis=axis),))
+roll_p = defprim("roll", lambda xp, x, shift, axis=None: xp.roll(x, shift, axis=axis),
+                 lambda xp, g, ans, x, shift, axis=None: xp.roll(g, _negate(shift), axis=axis),
+                 linear=True, public=False)
 
 
+@defn
 def roll(x, /, shift, *, axis=None):
     """Shift elements cyclically along the given axes."""
     if isinstance(shift, list):
         shift = tuple(shift)
     if isinstance(axis, list):
         axis = tuple(axis)
-    return roll_(x, shift=shift, axis=axis)
+    return roll_p(x, shift=shift, axis=axis)
 
 
 def _repeat_vjp(xp, g, ans, x, repeats, axis=None):
@@ -129,61 +137,53 @@ def _repeat_vjp(xp, g, ans, x, repeats, axis=None):
     return xp.reshape(out, x.shape)
 
 
-repeat_ = Primitive("repeat", lambda xp, x, repeats, axis=None: xp.repeat(x, repeats, axis=axis),
-                    vjps=(_repeat_vjp,), linear=True)
+repeat_p = defprim("repeat", lambda xp, x, repeats, axis=None: xp.repeat(x, repeats, axis=axis), _repeat_vjp,
+                   linear=True, public=False)
 
 
+@defn
 def repeat(x, repeats, /, *, axis=None):
     """Repeat each element `repeats` times along an axis (flattened when axis is None)."""
-    if hasattr(repeats, "_gdbp_tensor"):
-        repeats = repeats.data
-    return repeat_(x, repeats=repeats, axis=axis)
+    return repeat_p(x, repeats=unwrap(repeats), axis=axis)
 
 
-tril_ = Primitive("tril", lambda xp, x, k=0: xp.tril(x, k=k), linear=True,
-                  vjps=(lambda xp, g, ans, x, k=0: xp.tril(g, k=k),))
-triu_ = Primitive("triu", lambda xp, x, k=0: xp.triu(x, k=k), linear=True,
-                  vjps=(lambda xp, g, ans, x, k=0: xp.triu(g, k=k),))
-
-
-def tril(x, /, *, k=0):
+def _tril(xp, x, /, *, k=0):
     """The lower triangle (on and below diagonal k); zeros above."""
-    return tril_(x, k=k)
+    return xp.tril(x, k=k)
 
 
-def triu(x, /, *, k=0):
+def _triu(xp, x, /, *, k=0):
     """The upper triangle (on and above diagonal k); zeros below."""
-    return triu_(x, k=k)
+    return xp.triu(x, k=k)
+
+
+tril_p = defprim("tril", _tril, lambda xp, g, ans, x, k=0: xp.tril(g, k=k), linear=True)
+triu_p = defprim("triu", _triu, lambda xp, g, ans, x, k=0: xp.triu(g, k=k), linear=True)
 
 
 # --- composed from the primitives ------------------------------------------------------
 
 
-def _normalize_axes(axis, ndim):
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = tuple(a % ndim for a in axes)
-    if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis}")
-    return out
-
-
+@defn
 def expand_dims(x, /, axis=0):
     """Insert size-1 axes at the given positions of the result."""
     ndim = x.ndim + (1 if isinstance(axis, int) else len(axis))
-    axes = _normalize_axes(axis, ndim)
+    inserted = axes(axis, ndim)
     shape = iter(x.shape)
-    return reshape(x, tuple(1 if i in axes else next(shape) for i in range(ndim)))
+    return reshape(x, tuple(1 if i in inserted else next(shape) for i in range(ndim)))
 
 
+@defn
 def squeeze(x, /, axis):
     """Remove size-1 axes."""
-    axes = _normalize_axes(axis, x.ndim)
-    for a in axes:
+    removed = axes(axis, x.ndim)
+    for a in removed:
         if x.shape[a] != 1:
             raise ValueError(f"squeeze: axis {a} has size {x.shape[a]}, not 1")
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in removed))
 
 
+@defn
 def stack(arrays, /, *, axis=0):
     """Join arrays along a new axis."""
     arrays = list(arrays)
@@ -191,10 +191,11 @@ def stack(arrays, /, *, axis=0):
     return concat([expand_dims(a, axis=axis % ndim) for a in arrays], axis=axis % ndim)
 
 
+@defn
 def moveaxis(x, source, destination, /):
     """Move axes to new positions, keeping the order of the others."""
-    src = _normalize_axes(source, x.ndim)
-    dst = _normalize_axes(destination, x.ndim)
+    src = axes(source, x.ndim)
+    dst = axes(destination, x.ndim)
     if len(src) != len(dst):
         raise ValueError("moveaxis: source and destination need the same number of axes")
     order = [a for a in range(x.ndim) if a not in src]
@@ -203,6 +204,7 @@ def moveaxis(x, source, destination, /):
     return permute_dims(x, tuple(order))
 
 
+@defn
 def matrix_transpose(x, /):
     """Swap the last two axes."""
     if x.ndim < 2:
@@ -211,6 +213,7 @@ def matrix_transpose(x, /):
     return permute_dims(x, axes)
 
 
+@defn
 def tile(x, repetitions, /):
     """x repeated along each axis: an interleaved broadcast, then a reshape."""
     reps = tuple(repetitions)
@@ -222,6 +225,7 @@ def tile(x, repetitions, /):
     return reshape(spread, tuple(r * n for r, n in zip(reps, shape)))
 
 
+@defn
 def unstack(x, /, *, axis=0):
     """Split an array into a tuple of arrays along an axis."""
     axis %= x.ndim
@@ -229,6 +233,7 @@ def unstack(x, /, *, axis=0):
     return tuple(x[lead + (i, Ellipsis)] for i in range(x.shape[axis]))
 
 
+@defn
 def broadcast_arrays(*arrays):
     """The arrays broadcast against each other."""
     shape = ()
@@ -244,13 +249,12 @@ def _broadcast_shapes(a, b):
     out = []
     for p, q in zip(a, b):
         if p != q and 1 not in (p, q):
-            from ..errors import ShapeError
-
             raise ShapeError(f"broadcast_arrays: shapes {a} and {b} do not broadcast")
         out.append(q if p == 1 else p)
     return tuple(out)
 
 
+@defn
 def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     """n-th discrete difference along an axis: x[1:] - x[:-1], n times."""
     axis %= x.ndim

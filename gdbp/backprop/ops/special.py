@@ -12,12 +12,8 @@ from __future__ import annotations
 import math
 
 from ... import backends
-from ..engine import Primitive
-
-
-def _keep(xp, a, axis, keepdims):
-    return a if keepdims else xp.expand_dims(a, axis=axis)
-
+from ..primitive import axes, defn, defprim
+from ..tensor import unwrap
 
 # --- logsumexp, softmax, log_softmax ------------------------------------------------
 
@@ -29,116 +25,86 @@ def _shifted(xp, x, axis):
     return x - m, m
 
 
-def _logsumexp_forward(xp, x, axis=None, keepdims=False):
+def _logsumexp(xp, x, /, *, axis=None, keepdims=False):
+    """log(sum(exp(x))) over the given axes, without overflow."""
     z, m = _shifted(xp, x, axis)
     out = xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True)) + m
     if not keepdims:
-        out = xp.reshape(out, tuple(n for i, n in enumerate(out.shape) if i not in _axes(axis, x.ndim)))
+        out = xp.reshape(out, tuple(n for i, n in enumerate(out.shape) if i not in axes(axis, x.ndim)))
     return out
 
 
-def _axes(axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    axis = (axis,) if isinstance(axis, int) else axis
-    return tuple(a % ndim for a in axis)
-
-
-def _logsumexp_vjp(xp, g, ans, x, axis=None, keepdims=False):
+def _logsumexp_vjp(xp, g, ans, x, *, axis=None, keepdims=False):
     # d lse / dx = softmax(x) = exp(x - lse)
     if not keepdims:
-        shape = tuple(1 if i in _axes(axis, x.ndim) else n for i, n in enumerate(x.shape))
+        reduced = axes(axis, x.ndim)
+        shape = tuple(1 if i in reduced else n for i, n in enumerate(x.shape))
         g = xp.reshape(g, shape)
         ans = xp.reshape(ans, shape)
     return g * xp.exp(x - ans)
 
 
-logsumexp_ = Primitive("logsumexp", _logsumexp_forward, vjps=(_logsumexp_vjp,), needs_ans=True)
+logsumexp_p = defprim("logsumexp", _logsumexp, _logsumexp_vjp, needs_ans=True)
 
 
-def logsumexp(x, /, *, axis=None, keepdims=False):
-    """log(sum(exp(x))) over the given axes, without overflow."""
-    return logsumexp_(x, axis=axis, keepdims=keepdims)
-
-
-def _softmax_forward(xp, x, axis=-1):
+def _softmax(xp, x, /, *, axis=-1):
+    """exp(x) / sum(exp(x)) along an axis, without overflow."""
     e = xp.exp(_shifted(xp, x, axis)[0])
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-softmax_ = Primitive(
-    "softmax", _softmax_forward, needs_ans=True,
-    # d softmax: ans * (g - sum(g * ans))
-    vjps=(lambda xp, g, ans, x, axis=-1: ans * (g - xp.sum(g * ans, axis=axis, keepdims=True)),),
-)
+# d softmax: ans * (g - sum(g * ans))
+softmax_p = defprim("softmax", _softmax,
+                    lambda xp, g, ans, x, *, axis=-1: ans * (g - xp.sum(g * ans, axis=axis, keepdims=True)),
+                    needs_ans=True)
 
 
-def softmax(x, /, *, axis=-1):
-    """exp(x) / sum(exp(x)) along an axis, without overflow."""
-    return softmax_(x, axis=axis)
-
-
-def _log_softmax_forward(xp, x, axis=-1):
+def _log_softmax(xp, x, /, *, axis=-1):
+    """x - logsumexp(x) along an axis: log-probabilities, without overflow."""
     z, _ = _shifted(xp, x, axis)
     return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
 
 
-log_softmax_ = Primitive(
-    "log_softmax", _log_softmax_forward, needs_ans=True,
-    # d log_softmax: g - softmax * sum(g)
-    vjps=(lambda xp, g, ans, x, axis=-1: g - xp.exp(ans) * xp.sum(g, axis=axis, keepdims=True),),
-)
-
-
-def log_softmax(x, /, *, axis=-1):
-    """x - logsumexp(x) along an axis: log-probabilities, without overflow."""
-    return log_softmax_(x, axis=axis)
+# d log_softmax: g - softmax * sum(g)
+log_softmax_p = defprim("log_softmax", _log_softmax,
+                        lambda xp, g, ans, x, *, axis=-1: g - xp.exp(ans) * xp.sum(g, axis=axis, keepdims=True),
+                        needs_ans=True)
 
 
 # --- activations ------------------------------------------------------------------------
 
-# relu'(0) is taken as 0, as PyTorch does.
-relu_ = Primitive("relu", lambda xp, x: xp.maximum(x, 0),
-                  vjps=(lambda xp, g, ans, x: _relu_grad(xp, g, ans),), needs_ans=True)
 
-
-def _relu_grad(xp, g, ans):
-    if hasattr(g, "_gdbp_tensor"):  # recorded backward pass
-        return g * xp.astype(ans > 0, g.dtype)
-    return backends.kernels(xp).relu_grad(g, ans)
-
-
-def relu(x, /):
+def _relu(xp, x, /):
     """max(x, 0)."""
-    return relu_(x)
+    return xp.maximum(x, 0)
 
 
-def _sigmoid_forward(xp, x):
+# relu'(0) is taken as 0, as PyTorch does.
+relu_p = defprim("relu", _relu, lambda xp, g, ans, x: backends.kernels(xp).relu_grad(g, ans), needs_ans=True)
+
+
+def _sigmoid(xp, x, /):
+    """1 / (1 + exp(-x)), stable for large |x|."""
     # 1 / (1 + exp(-x)) overflows for very negative x; exp(x) / (1 + exp(x)) is its stable twin there.
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-sigmoid_ = Primitive("sigmoid", _sigmoid_forward,
-                     vjps=(lambda xp, g, ans, x: g * ans * (1 - ans),), needs_ans=True)
-
-
-def sigmoid(x, /):
-    """1 / (1 + exp(-x)), stable for large |x|."""
-    return sigmoid_(x)
+sigmoid_p = defprim("sigmoid", _sigmoid, lambda xp, g, ans, x: g * ans * (1 - ans), needs_ans=True)
 
 
 # --- linear: x @ W.T + b ---------------------------------------------------------------
 
 
-def _linear_forward(xp, x, weight, bias):
+def _linear(xp, x, weight, bias=None, /):
+    """x @ weight.T + bias, with weight of shape (out_features, in_features), as in PyTorch."""
     out = backends.kernels(xp).matmul(x, weight.T)
     if bias is not None:
         out += bias  # out is fresh: adding in place saves an allocation
     return out
 
 
-def _linear_x(xp, g, ans, x, weight, bias):
+def _linear_x(xp, g, ans, x, weight, bias=None):
     return backends.kernels(xp).matmul(g, weight)
 
 
@@ -147,31 +113,26 @@ def _rows(xp, a):
     return a if a.ndim == 2 else xp.reshape(a, (-1, a.shape[-1]))
 
 
-def _linear_weight(xp, g, ans, x, weight, bias):
+def _linear_weight(xp, g, ans, x, weight, bias=None):
     # dW = g^T @ x, summed over every batch axis at once.
     return backends.kernels(xp).matmul(_rows(xp, g).T, _rows(xp, x))
 
 
-def _linear_bias(xp, g, ans, x, weight, bias):
+def _linear_bias(xp, g, ans, x, weight, bias=None):
     # One reduction over every batch axis.
     return xp.sum(_rows(xp, g), axis=0)
 
 
-def _linear_weight_into(xp, out, g, ans, x, weight, bias):
+def _linear_weight_into(xp, out, g, ans, x, weight, bias=None):
     return backends.kernels(xp).matmul_into(_rows(xp, g).T, _rows(xp, x), out)
 
 
-def _linear_bias_into(xp, out, g, ans, x, weight, bias):
+def _linear_bias_into(xp, out, g, ans, x, weight, bias=None):
     return backends.kernels(xp).sum_into(_rows(xp, g), 0, out)
 
 
-linear_ = Primitive("linear", _linear_forward, vjps=(_linear_x, _linear_weight, _linear_bias),
-                    vjps_into=(None, _linear_weight_into, _linear_bias_into))
-
-
-def linear(x, weight, bias=None, /):
-    """x @ weight.T + bias, with weight of shape (out_features, in_features), as in PyTorch."""
-    return linear_(x, weight, bias)
+linear_p = defprim("linear", _linear, _linear_x, _linear_weight, _linear_bias,
+                   vjps_into=(None, _linear_weight_into, _linear_bias_into), namespace=False)
 
 
 # --- softmax cross-entropy from integer labels ---------------------------------------------
@@ -190,14 +151,9 @@ def _xent_forward(xp, logits, labels, smoothing=0.0, reduction="mean"):
 def _xent_vjp(xp, g, ans, logits, labels, smoothing=0.0, reduction="mean", res=None):
     # d/dlogits = softmax(logits) - target, with target = (1 - eps) onehot + eps / K.
     k = logits.shape[-1]
-    if res is None:  # the backward pass is recorded: compose it from differentiable ops
-        p = softmax_(logits)
-        target = labels_onehot(xp, labels, k, p.dtype)
-        if smoothing:
-            target = (1 - smoothing) * target + smoothing / k
-        grad = p - target
-    else:
-        grad = backends.kernels(xp).minus_onehot(res - smoothing / k if smoothing else res, labels, 1 - smoothing)
+    # res, the forward's softmax, is None on a recorded backward pass: recompute it, recorded.
+    p = res if res is not None else softmax_p(logits)
+    grad = backends.kernels(xp).minus_onehot(p - smoothing / k if smoothing else p, labels, 1 - smoothing)
     if reduction == "mean":
         return grad * (g / math.prod(grad.shape[:-1]))
     if reduction == "sum":
@@ -205,24 +161,14 @@ def _xent_vjp(xp, g, ans, logits, labels, smoothing=0.0, reduction="mean", res=N
     return grad * xp.expand_dims(g, axis=-1)
 
 
-def labels_onehot(xp, labels, k, dtype):
-    raw = labels.data if hasattr(labels, "_gdbp_tensor") else labels
-    rxp = backends.namespace(raw)
-    classes = rxp.arange(k, device=backends.device_of(raw))
-    return rxp.astype(rxp.expand_dims(raw, axis=-1) == classes, dtype)
+softmax_cross_entropy_p = defprim("softmax_cross_entropy", _xent_forward, _xent_vjp, None, residuals=True,
+                                  public=False)
 
 
-softmax_cross_entropy_ = Primitive("softmax_cross_entropy", _xent_forward, vjps=(_xent_vjp, None), residuals=True)
-
-
+@defn(namespace=False)
 def softmax_cross_entropy(logits, labels, /, *, label_smoothing=0.0, reduction="mean"):
     """Cross-entropy of softmax(logits) against integer class labels, fused.
 
     cost = -log softmax(logits)[label]; its gradient is softmax - onehot.
     """
-    if hasattr(labels, "_gdbp_tensor"):
-        labels = labels.data
-    return softmax_cross_entropy_(logits, labels, smoothing=float(label_smoothing), reduction=reduction)
-
-
-__all__ = ["logsumexp", "softmax", "log_softmax", "relu", "sigmoid", "linear", "softmax_cross_entropy"]
+    return softmax_cross_entropy_p(logits, unwrap(labels), smoothing=float(label_smoothing), reduction=reduction)

@@ -1,9 +1,15 @@
-"""Gradient clipping: bound the gradient's global norm, or each of its entries.
+"""Shared transforms of a gradient step: weight decay, and gradient clipping.
 
-Both functions give parameters new gradient arrays rather than writing the
-old ones in place: a gradient array may be shared (the backward pass of
-``a + b`` hands the same array to ``a`` and ``b``), and scaling it in place
-would scale it twice.
+Weight decay comes in two kinds. The L2 penalty (``weight_decay / 2 * ||w||^2``
+added to the cost) changes the gradient, ``g <- g + weight_decay * w``, before
+any rule sees it (SGD, Adam, RMSprop, Adagrad). Decoupled decay (AdamW)
+shrinks the weights apart from the gradient, ``w <- w - lr * weight_decay * w``,
+so an adaptive rule does not rescale it.
+
+The clipping functions give parameters new gradient arrays rather than
+writing the old ones in place: a gradient array may be shared (the backward
+pass of ``a + b`` hands the same array to ``a`` and ``b``), and scaling it in
+place would scale it twice.
 """
 
 from __future__ import annotations
@@ -12,9 +18,19 @@ import math
 
 from .. import backends
 from ..backprop import Tensor
-from .optimizer import _number, grad_array, nonnegative, set_grad_array
+from .validate import grad_array, nonnegative, number, set_grad_array
 
-__all__ = ["clip_grad_norm", "clip_grad_value", "global_norm"]
+__all__ = ["l2_penalty", "decoupled_decay", "global_norm", "clip_grad_norm", "clip_grad_value"]
+
+
+def l2_penalty(g, w, weight_decay: float):
+    """``g + weight_decay * w``: the gradient of ``cost + weight_decay / 2 * ||w||^2``."""
+    return g + weight_decay * w
+
+
+def decoupled_decay(w, lr: float, weight_decay: float):
+    """``lr * weight_decay * w``: the step that shrinks the weights toward 0, apart from the gradient."""
+    return (lr * weight_decay) * w
 
 
 def global_norm(arrays, norm_type: float = 2.0):
@@ -86,7 +102,7 @@ def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0):
     """
     params = _params(params)
     max_norm = nonnegative("max_norm", max_norm)
-    norm_type = _number("norm_type", norm_type)
+    norm_type = number("norm_type", norm_type)
     if not norm_type > 0.0:
         raise ValueError(f"invalid norm_type={norm_type!r}: it must be > 0 (or math.inf)")
     if not params:
@@ -94,9 +110,9 @@ def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0):
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:
         p = params[0]
-        return p._backend.xp.zeros((), dtype=p.dtype, device=p._backend.device)
+        return p.backend.xp.zeros((), dtype=p.dtype, device=p.backend.device)
     grads = [grad_array(p) for p in with_grad]
-    xp = with_grad[0]._backend.xp
+    xp = with_grad[0].backend.xp
     total = global_norm(grads, norm_type)
     scale = xp.clip(max_norm / (total + 1e-6), max=1.0)
     for p, g in zip(with_grad, grads):
@@ -123,4 +139,4 @@ def clip_grad_value(params, clip_value: float) -> None:
     for p in _params(params):
         g = grad_array(p)
         if g is not None:
-            set_grad_array(p, p._backend.xp.clip(g, min=-clip_value, max=clip_value))
+            set_grad_array(p, p.backend.xp.clip(g, min=-clip_value, max=clip_value))

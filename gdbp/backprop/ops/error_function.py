@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..engine import Primitive
+from ..primitive import defprim
 
 # erf(x) = x P(x^2) / Q(x^2) on |x| <= 0.46875
 _A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03,
@@ -50,7 +50,8 @@ def _ratio(t, num, den):
     return (top + num[n - 1]) / (bottom + den[n - 1])
 
 
-def _erf_forward(xp, x):
+def _erf(xp, x, /):
+    """The error function, erf(x) = 2/sqrt(pi) * integral from 0 to x of exp(-t^2) dt."""
     y = xp.abs(x)
     small = y <= _SMALL
     # Each branch sees only inputs of its own range (others get a harmless 1), so none overflows.
@@ -69,16 +70,6 @@ def _erf_forward(xp, x):
     return xp.where(small, erf_small, erf_large)
 
 
-erf_ = Primitive(
-    "erf", _erf_forward,
-    # d erf / dx = 2 / sqrt(pi) exp(-x^2)
-    vjps=(lambda xp, g, ans, x: g * ((2 / math.sqrt(math.pi)) * xp.exp(-(x * x))),),
-)
-
-
-def erf(x, /):
-    """The error function, erf(x) = 2/sqrt(pi) * integral from 0 to x of exp(-t^2) dt."""
-    return erf_(x)
-
-
-__all__ = ["erf"]
+# d erf / dx = 2 / sqrt(pi) exp(-x^2)
+erf_p = defprim("erf", _erf, lambda xp, g, ans, x: g * ((2 / math.sqrt(math.pi)) * xp.exp(-(x * x))),
+                namespace=False)
