@@ -23,7 +23,7 @@ from . import descent
 from . import train
 from .train import load, save
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Backend", "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError",

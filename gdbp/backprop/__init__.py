@@ -17,7 +17,8 @@ from .mode import enable_grad, is_grad_enabled, no_grad
 from .namespace import namespace_for
 from .primitive import Primitive, defn, defprim
 from .sweep import backprop, unbroadcast
-from .tensor import Tensor, make, tensor, unwrap
+from .creation import tensor
+from .tensor import Tensor, make, unwrap
 
 __all__ = [
     "Node", "Primitive", "Tensor", "backprop", "custom_vjp", "defn", "defprim", "enable_grad", "grad",

@@ -17,7 +17,7 @@ from .. import backends
 from .errors import GradRequirementError, InPlaceError, ShapeError
 from .mode import state as _mode
 
-__all__ = ["Tensor", "tensor", "make", "unwrap", "unwrap_key"]
+__all__ = ["Tensor", "make", "unwrap", "unwrap_key"]
 
 _NOKW: dict = {}
 _getrefcount = getattr(sys, "getrefcount", None)  # CPython: tells whether a gradient is held elsewhere
@@ -55,7 +55,7 @@ def _inplace_op(name, op):
 class Tensor:
     """An array that can carry a gradient.
 
-    Make one with :func:`gdbp.tensor`. ``data`` is the backend array it
+    Make one with :func:`gdbp.tensor` (:mod:`gdbp.backprop.creation`). ``data`` is the backend array it
     wraps; operations accept Tensors, arrays of the same backend and Python
     scalars, and give Tensors. Each operator is the op of the same name in
     :mod:`gdbp.backprop.ops` (``a + b`` is ``ops.add(a, b)``).
@@ -329,21 +329,8 @@ class Tensor:
     def astype(self, dtype) -> "Tensor":
         return OPS["astype"](self, dtype)
 
-    # -- operators: each is the op of the same name ------------------------------
+    # -- operators: each is the op of the same name (the arithmetic ones are set below) ----
 
-    __add__, __radd__ = _binary_op("add"), _reflected_op("add")
-    __sub__, __rsub__ = _binary_op("subtract"), _reflected_op("subtract")
-    __mul__, __rmul__ = _binary_op("multiply"), _reflected_op("multiply")
-    __truediv__, __rtruediv__ = _binary_op("divide"), _reflected_op("divide")
-    __floordiv__, __rfloordiv__ = _binary_op("floor_divide"), _reflected_op("floor_divide")
-    __mod__, __rmod__ = _binary_op("remainder"), _reflected_op("remainder")
-    __pow__, __rpow__ = _binary_op("pow"), _reflected_op("pow")
-    __matmul__, __rmatmul__ = _binary_op("matmul"), _reflected_op("matmul")
-    __and__, __rand__ = _binary_op("bitwise_and"), _reflected_op("bitwise_and")
-    __or__, __ror__ = _binary_op("bitwise_or"), _reflected_op("bitwise_or")
-    __xor__, __rxor__ = _binary_op("bitwise_xor"), _reflected_op("bitwise_xor")
-    __lshift__, __rlshift__ = _binary_op("bitwise_left_shift"), _reflected_op("bitwise_left_shift")
-    __rshift__, __rrshift__ = _binary_op("bitwise_right_shift"), _reflected_op("bitwise_right_shift")
     __eq__, __ne__ = _binary_op("equal"), _binary_op("not_equal")
     __lt__, __le__ = _binary_op("less"), _binary_op("less_equal")
     __gt__, __ge__ = _binary_op("greater"), _binary_op("greater_equal")
@@ -354,20 +341,6 @@ class Tensor:
         return apply(OPS["getitem"], (self,), {"key": unwrap_key(key)})
 
     # -- in place ------------------------------------------------------------
-
-    __iadd__ = _inplace_op("add", operator.iadd)
-    __isub__ = _inplace_op("subtract", operator.isub)
-    __imul__ = _inplace_op("multiply", operator.imul)
-    __itruediv__ = _inplace_op("divide", operator.itruediv)
-    __ifloordiv__ = _inplace_op("floor_divide", operator.ifloordiv)
-    __imod__ = _inplace_op("remainder", operator.imod)
-    __ipow__ = _inplace_op("pow", operator.ipow)
-    __imatmul__ = _inplace_op("matmul", operator.imatmul)
-    __iand__ = _inplace_op("bitwise_and", operator.iand)
-    __ior__ = _inplace_op("bitwise_or", operator.ior)
-    __ixor__ = _inplace_op("bitwise_xor", operator.ixor)
-    __ilshift__ = _inplace_op("bitwise_left_shift", operator.ilshift)
-    __irshift__ = _inplace_op("bitwise_right_shift", operator.irshift)
 
     def __setitem__(self, key, value) -> None:
         key = unwrap_key(key)
@@ -431,6 +404,19 @@ class Tensor:
         return self
 
 
+#: The arithmetic operators: ``a + b`` is ``ops.add(a, b)``, ``b + a`` with ``a`` a Tensor is
+#: ``ops.add(b, a)`` (``__radd__``), and ``a += b`` is ``ops.add`` in place (``__iadd__``).
+ARITHMETIC = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "floordiv": "floor_divide",
+    "mod": "remainder", "pow": "pow", "matmul": "matmul", "and": "bitwise_and", "or": "bitwise_or",
+    "xor": "bitwise_xor", "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift",
+}
+for _symbol, _op in ARITHMETIC.items():
+    setattr(Tensor, f"__{_symbol}__", _binary_op(_op))
+    setattr(Tensor, f"__r{_symbol}__", _reflected_op(_op))
+    setattr(Tensor, f"__i{_symbol}__", _inplace_op(_op, getattr(operator, f"i{_symbol}")))
+
+
 def _fill(t: Tensor, data, backend, node=None, vc=None) -> Tensor:
     t.data = data
     t.grad = None
@@ -465,60 +451,6 @@ def unwrap_key(key):
     if isinstance(key, list):
         raise TypeError("index with a tuple or an integer array, not a list (the array API standard has no list indices)")
     return key
-
-
-def tensor(data, requires_grad: bool = False, backend=None, dtype=None) -> Tensor:
-    """Make a Tensor.
-
-    Parameters
-    ----------
-    data : array, Tensor, nested list or scalar
-        An array is wrapped without a copy (it shares memory, like
-        ``torch.as_tensor``) and keeps its backend and dtype. Lists and
-        scalars are created on ``backend``; Python floats become float32,
-        the default dtype for parameters.
-    requires_grad : bool
-        Record operations on it for backprop (floating dtypes only).
-    backend : str or Backend, optional
-        Where lists and scalars are created (default: :func:`gdbp.use`'s
-        choice). An array on another backend is an error: move it
-        explicitly with :func:`gdbp.transfer`.
-    dtype : dtype, optional
-        The dtype for lists and scalars.
-    """
-    data = unwrap(data)
-    source = backends.backend_of(data)
-    if source is not None:
-        if backend is not None and backends.resolve(backend) is not source:
-            raise backends.BackendMismatchError(
-                f"gdbp.tensor: the array lives on {source.spec} but backend={backends.resolve(backend).spec} "
-                "was asked for; move it explicitly with gdbp.transfer(x, backend)"
-            )
-        if dtype is not None and data.dtype != dtype:
-            raise TypeError(
-                f"gdbp.tensor: the array has dtype {data.dtype} but dtype={dtype} was asked for; "
-                "cast it explicitly with xp.astype"
-            )
-        return Tensor(data, requires_grad=requires_grad)
-    target = backends.resolve(backend)
-    xp = target.xp
-    if dtype is None and _holds_float(data):
-        dtype = xp.float32
-    try:
-        array = xp.asarray(data, dtype=dtype, device=target.device)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"gdbp.tensor: cannot make an array from {type(data).__name__}: {exc}") from None
-    if not xp.isdtype(array.dtype, ("bool", "numeric")):  # NumPy makes object or string arrays of anything
-        raise TypeError(f"gdbp.tensor: cannot make a numeric array from {type(data).__name__} (got dtype {array.dtype})")
-    return Tensor(array, requires_grad=requires_grad)
-
-
-def _holds_float(data) -> bool:
-    if isinstance(data, float):
-        return True
-    if isinstance(data, (list, tuple)):
-        return any(_holds_float(d) for d in data)
-    return False
 
 
 # The engine builds Tensors, and the ops register into the registry the operators read: both come after.

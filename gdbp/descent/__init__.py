@@ -15,15 +15,7 @@ from .errors import DivergenceError
 from .minimize import METHODS, MinimizeResult, minimize
 from .optimizer import Optimizer, apply_rule
 from .rmsprop import RMSprop
-from .schedules import (
-    ConstantLR,
-    CosineAnnealingLR,
-    ExponentialLR,
-    LinearWarmup,
-    ReduceLROnPlateau,
-    Schedule,
-    StepLR,
-)
+from .schedules import ConstantLR, CosineAnnealingLR, ExponentialLR, LinearWarmup, ReduceLROnPlateau, Schedule, StepLR
 from .sgd import SGD
 
 __all__ = [

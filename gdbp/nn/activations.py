@@ -121,32 +121,29 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class Softmax(Module):
-    """softmax along ``dim`` (default: the last axis)."""
+class _AlongAxis(Module):
+    """An activation along one axis, ``dim`` (default: the last)."""
 
     def __init__(self, dim: int = -1):
         super().__init__()
         self.dim = dim
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongAxis):
+    """softmax along ``dim`` (default: the last axis)."""
 
     def forward(self, x):
         return ops.softmax(x, axis=self.dim)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Module):
+class LogSoftmax(_AlongAxis):
     """log_softmax along ``dim`` (default: the last axis)."""
-
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = dim
 
     def forward(self, x):
         return ops.log_softmax(x, axis=self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
 
 
 class Identity(Module):

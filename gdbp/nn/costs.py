@@ -158,60 +158,65 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
 
 
 class _Cost(Module):
-    def __init__(self, reduction: str = "mean"):
+    """A cost function as a Module: options at construction (and ``reduction``), arrays at the call."""
+
+    cost = None  # the functional form
+
+    def __init__(self, reduction: str = "mean", **options):
         super().__init__()
         _check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
+        self.option_names = tuple(options)
+        for name, value in options.items():
+            setattr(self, name, value)  # e.g. HuberLoss().delta, as in PyTorch
+
+    def _options(self) -> dict:
+        return {name: getattr(self, name) for name in self.option_names}
+
+    def forward(self, scores, target):
+        return type(self).cost(scores, target, reduction=self.reduction, **self._options())
 
     def extra_repr(self):
-        return f"reduction={self.reduction!r}"
+        return ", ".join(f"{k}={v!r}" for k, v in {**self._options(), "reduction": self.reduction}.items())
 
 
 class MSELoss(_Cost):
     """:func:`mse` as a Module: ``MSELoss()(pred, target)``."""
 
-    def forward(self, pred, target):
-        return mse(pred, target, self.reduction)
+    cost = staticmethod(mse)
 
 
 class L1Loss(_Cost):
     """:func:`mae` as a Module."""
 
-    def forward(self, pred, target):
-        return mae(pred, target, self.reduction)
+    cost = staticmethod(mae)
 
 
 class HuberLoss(_Cost):
     """:func:`huber` as a Module."""
 
-    def __init__(self, delta: float = 1.0, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.delta = delta
+    cost = staticmethod(huber)
 
-    def forward(self, pred, target):
-        return huber(pred, target, self.delta, self.reduction)
+    def __init__(self, delta: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction, delta=delta)
 
 
 class CrossEntropyLoss(_Cost):
     """:func:`cross_entropy` as a Module: ``CrossEntropyLoss(label_smoothing=0.1)(logits, labels)``."""
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.label_smoothing = label_smoothing
+    cost = staticmethod(cross_entropy)
 
-    def forward(self, logits, labels):
-        return cross_entropy(logits, labels, self.label_smoothing, self.reduction)
+    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction, label_smoothing=label_smoothing)
 
 
 class BCEWithLogitsLoss(_Cost):
     """:func:`binary_cross_entropy_with_logits` as a Module."""
 
-    def forward(self, logits, targets):
-        return binary_cross_entropy_with_logits(logits, targets, self.reduction)
+    cost = staticmethod(binary_cross_entropy_with_logits)
 
 
 class NLLLoss(_Cost):
     """:func:`nll` as a Module."""
 
-    def forward(self, log_probs, labels):
-        return nll(log_probs, labels, self.reduction)
+    cost = staticmethod(nll)

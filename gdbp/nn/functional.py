@@ -9,7 +9,6 @@ from .dropout import dropout
 from .layers import embedding, flatten
 from .normalization import layer_norm
 
-l1 = mae
 huber_loss = huber
 mse_loss = mse
 l1_loss = mae
@@ -17,6 +16,6 @@ nll_loss = nll
 
 __all__ = [
     "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding", "flatten", "gelu", "huber",
-    "huber_loss", "l1", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "mae", "mse", "mse_loss",
+    "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "mae", "mse", "mse_loss",
     "nll", "nll_loss", "relu", "sigmoid", "softmax", "tanh",
 ]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import backends
+from .._version import __version__
 from ..backprop import Tensor
 
 __all__ = ["CheckpointError", "Checkpoint", "save", "load"]
@@ -214,8 +215,6 @@ def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, 
     ImportError
         safetensors is not installed (``pip install 'gdbp[train]'``).
     """
-    from .. import __version__
-
     st = _safetensors_numpy()
     path = Path(path)
     arrays: dict = {}

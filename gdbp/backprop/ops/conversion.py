@@ -29,37 +29,33 @@ def astype(x, dtype, /, *, copy=True, device=None):
 # --- moving between devices and backends: the gradient moves back ---------------------------
 
 
-def _to_device(xp, x, /, device):
-    """x on another device of its own library; the gradient moves back."""
-    return backends.kernels(xp).to_device(x, device)
+def _mover(name: str, move, origin):
+    """A primitive that moves x elsewhere, ``move(kernels, x, where)``; its gradient moves back to ``origin(x)``.
+
+    ``kernels(xp)`` does the move: the backend's on a plain backward pass, a
+    recorded primitive on gdbp's namespace, so that higher derivatives flow through.
+    """
+
+    def forward(xp, x, /, where):
+        return move(backends.kernels(xp), x, where)
+
+    def vjp(xp, g, ans, x, *, where):
+        return move(backends.kernels(xp), g, origin(unwrap(x)))
+
+    return defprim(name, forward, vjp, linear=True, moves=True, public=False)
 
 
-def _to_device_vjp(xp, g, ans, x, *, device):
-    return backends.kernels(xp).to_device(g, backends.device_of(unwrap(x)))
-
-
-to_device_p = defprim("to_device", _to_device, _to_device_vjp, linear=True, moves=True, public=False)
+to_device_p = _mover("to_device", lambda k, x, device: k.to_device(x, device), backends.device_of)
+transfer_p = _mover("transfer", lambda k, x, backend: k.transfer(x, backend), backends.backend_of)
 
 
 @defn(namespace=False)
 def to_device(x, device, /):
     """x on another device of its own library; the gradient moves back."""
-    return to_device_p(x, device=device)
-
-
-def _transfer(xp, x, /, backend):
-    return backends.kernels(xp).transfer(x, backend)
-
-
-def _transfer_vjp(xp, g, ans, x, *, backend):
-    # g lives where the output does; it goes back to x's backend (kernels(xp): recorded when xp is gdbp's).
-    return backends.kernels(xp).transfer(g, backends.backend_of(unwrap(x)))
-
-
-transfer_p = defprim("transfer", _transfer, _transfer_vjp, linear=True, moves=True, public=False)
+    return to_device_p(x, where=device)
 
 
 @defn(namespace=False)
 def transfer(x, backend, /):
     """x's values on another backend (an explicit copy); the gradient moves back."""
-    return transfer_p(x, backend=backends.resolve(backend))
+    return transfer_p(x, where=backends.resolve(backend))

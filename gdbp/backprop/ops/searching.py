@@ -3,71 +3,47 @@
 Their integer and boolean outputs carry no gradient. Floating outputs computed
 from Tensors that require grad (unique values, say) get a node that raises,
 if a gradient ever reaches it, that gdbp cannot differentiate the function.
+Each is registered under the standard's signature, written below.
 """
 
 from __future__ import annotations
+
+import inspect
 
 from ..primitive import no_gradient
 from ..tensor import unwrap
 
 
-def _argmax(xp, x, /, *, axis=None, keepdims=False):
-    return xp.argmax(x, axis=axis, keepdims=keepdims)
+def _one_array(x, /):
+    """nonzero, unique_all, unique_counts, unique_inverse, unique_values."""
 
 
-def _argmin(xp, x, /, *, axis=None, keepdims=False):
-    return xp.argmin(x, axis=axis, keepdims=keepdims)
+def _reduction(x, /, *, axis=None, keepdims=False):
+    """argmax, argmin, count_nonzero, all, any."""
 
 
-def _argsort(xp, x, /, *, axis=-1, descending=False, stable=True):
-    return xp.argsort(x, axis=axis, descending=descending, stable=stable)
+def _argsort(x, /, *, axis=-1, descending=False, stable=True):
+    """argsort."""
 
 
-def _nonzero(xp, x, /):
-    return xp.nonzero(x)
+def _searchsorted(x1, x2, /, *, side="left", sorter=None):
+    """searchsorted."""
 
 
-def _searchsorted(xp, x1, x2, /, *, side="left", sorter=None):
-    return xp.searchsorted(x1, x2, side=side, sorter=unwrap(sorter))
+SIGNATURES = {
+    "argmax": _reduction, "argmin": _reduction, "count_nonzero": _reduction, "all": _reduction, "any": _reduction,
+    "argsort": _argsort, "searchsorted": _searchsorted,
+    "nonzero": _one_array, "unique_all": _one_array, "unique_counts": _one_array, "unique_inverse": _one_array,
+    "unique_values": _one_array,
+}
 
 
-def _count_nonzero(xp, x, /, *, axis=None, keepdims=False):
-    return xp.count_nonzero(x, axis=axis, keepdims=keepdims)
+def _backend_function(name: str):
+    def forward(xp, *args, **kw):
+        return getattr(xp, name)(*args, **{k: unwrap(v) for k, v in kw.items()})  # sorter= may be a Tensor
+
+    return forward
 
 
-def _all(xp, x, /, *, axis=None, keepdims=False):
-    return xp.all(x, axis=axis, keepdims=keepdims)
-
-
-def _any(xp, x, /, *, axis=None, keepdims=False):
-    return xp.any(x, axis=axis, keepdims=keepdims)
-
-
-def _unique_all(xp, x, /):
-    return xp.unique_all(x)
-
-
-def _unique_counts(xp, x, /):
-    return xp.unique_counts(x)
-
-
-def _unique_inverse(xp, x, /):
-    return xp.unique_inverse(x)
-
-
-def _unique_values(xp, x, /):
-    return xp.unique_values(x)
-
-
-argmax_p = no_gradient("argmax", _argmax)
-argmin_p = no_gradient("argmin", _argmin)
-argsort_p = no_gradient("argsort", _argsort)
-nonzero_p = no_gradient("nonzero", _nonzero)
-searchsorted_p = no_gradient("searchsorted", _searchsorted)
-count_nonzero_p = no_gradient("count_nonzero", _count_nonzero)
-all_p = no_gradient("all", _all)
-any_p = no_gradient("any", _any)
-unique_all_p = no_gradient("unique_all", _unique_all)
-unique_counts_p = no_gradient("unique_counts", _unique_counts)
-unique_inverse_p = no_gradient("unique_inverse", _unique_inverse)
-unique_values_p = no_gradient("unique_values", _unique_values)
+for _name, _signature in SIGNATURES.items():
+    no_gradient(_name, _backend_function(_name), signature=inspect.signature(_signature))
