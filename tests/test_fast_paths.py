@@ -85,15 +85,17 @@ def test_a_gradient_someone_holds_is_not_overwritten(rng):
     assert not np.allclose(weight.grad.numpy(), snapshot)
 
 
-def test_aliased_gradients_are_not_recycled():
+def test_gradients_of_one_shared_array_are_each_their_own_and_recycled():
     a = gdbp.tensor(np.ones(3), requires_grad=True)
     b = gdbp.tensor(np.ones(3), requires_grad=True)
     ((a + b) * np.arange(3.0)).sum().backward()
-    assert a.grad.data is b.grad.data  # add hands the same (fresh) array to both
+    # add hands the same array to both: each leaf gets its own (issue 8: no aliased gradients).
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
     a.zero_grad_()
-    assert a._gbuf is None  # b's gradient still uses that memory
+    assert a._gbuf is not None  # its own memory: kept for the next backward pass
     b.zero_grad_()
-    assert b._gbuf is not None  # now nobody else does
+    assert b._gbuf is not None and b._gbuf is not a._gbuf
 
 
 def test_recycled_buffer_is_used_once_then_handed_over():
@@ -125,14 +127,16 @@ def test_numpy_cross_entropy_matches_the_generic_version(rng, smoothing):
     np.testing.assert_allclose(mean_fast, mean_generic, rtol=1e-6)
 
 
-def test_a_gradient_that_is_a_view_is_not_recycled():
-    # a's gradient is a view of the array b's gradient is: reusing it would overwrite b.grad.
+def test_a_gradient_that_would_be_a_view_of_another_is_its_own_array():
+    # a's gradient would be a view of b's (reshape passes it on): it is copied, so writing one cannot change the other.
     a = gdbp.tensor(np.ones((2, 3)), requires_grad=True)
     b = gdbp.tensor(np.ones(6), requires_grad=True)
     ((a.reshape((6,)) + b) * np.arange(6.0)).sum().backward()
-    assert a.grad.data.base is b.grad.data
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    a.grad *= 0.5
+    np.testing.assert_array_equal(b.grad.numpy(), np.arange(6.0))
     a.zero_grad_()
-    assert a._gbuf is None
+    assert a._gbuf is not None
 
 
 def test_only_numpy_recycles_buffers():

@@ -14,7 +14,7 @@ from ._backend import (
     BackendUnavailableError,
     ShapeError,
 )
-from ._checks import check_fits
+from ._checks import check_fits, fits
 from ._cupy import probe_cuda
 from ._default import current, use
 from ._host import permutation, to_numpy_contiguous
@@ -34,6 +34,7 @@ __all__ = [
     "auto",
     "backend_of",
     "check_fits",
+    "fits",
     "current",
     "device_of",
     "device_rng",

@@ -5,7 +5,17 @@ from __future__ import annotations
 from ._arrays import backend_of
 from ._backend import BackendMismatchError, ShapeError
 
-__all__ = ["check_fits"]
+__all__ = ["fits", "check_fits"]
+
+
+def fits(value, backend, shape, dtype) -> bool:
+    """Whether ``value`` is an array of ``backend`` with ``shape`` and ``dtype`` (None: any); cheap.
+
+    Hot paths call it first and build :func:`check_fits`'s message only on a misfit.
+    """
+    return ((type(value) is backend.array_type or backend_of(value) is backend)
+            and (shape is None or tuple(value.shape) == tuple(shape))
+            and (dtype is None or value.dtype == dtype))
 
 
 def check_fits(value, backend, shape, dtype, what: str, target: str, fix: str = "") -> None:

@@ -34,6 +34,9 @@ class CupyKernels(Kernels):
 
         self._cp = cupy
 
+    def owns(self, a) -> bool:
+        return a.base is None
+
     def scatter_add(self, g, key, shape):
         key = as_key(key)
         if not has_int_array(key, self.xp):

@@ -35,6 +35,10 @@ class Kernels:
         another array) and ``matmul_into`` / ``sum_into`` write into it. Generic: never."""
         return False
 
+    def owns(self, a) -> bool:
+        """Whether a owns its memory and may be written in place (not a view). Generic: unknown, so no."""
+        return False
+
     def matmul_into(self, a, b, out):
         """``a @ b``, written into ``out`` where the library can (the generic version allocates)."""
         return a @ b

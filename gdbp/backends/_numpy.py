@@ -24,6 +24,9 @@ class NumpyKernels(Kernels):
             return np.dot(a, b)
         return a @ b
 
+    def owns(self, a) -> bool:
+        return a.base is None  # not a view (every array the sweep makes is writeable)
+
     def reusable(self, a) -> bool:
         return a.base is None and a.flags.c_contiguous and a.flags.writeable
 

@@ -10,6 +10,9 @@ __all__ = ["TorchKernels", "torch_backend"]
 
 
 class TorchKernels(Kernels):
+    def owns(self, a) -> bool:
+        return a._base is None  # torch marks a view (expand, reshape, slicing) by its base
+
     def scatter_add(self, g, key, shape):
         key = as_key(key)
         if not has_int_array(key, self.xp):

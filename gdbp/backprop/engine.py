@@ -8,14 +8,18 @@ and each output a small ``output`` node that picks its share of the gradient.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from .. import backends
 from .errors import ShapeError
 from .mode import state as _mode
-from .tensor import Tensor, make
+from .tensor import Tensor, make, unwrap
 
 __all__ = ["Node", "apply", "check_scalar_or_array", "Cotangents", "output_node", "recorded_outputs"]
 
 
+@dataclass(slots=True, eq=False, repr=False)  # eq=False: nodes are dictionary keys by identity
 class Node:
     """One recorded application of a primitive.
 
@@ -26,16 +30,13 @@ class Node:
     the values were saved.
     """
 
-    __slots__ = ("prim", "parents", "args", "kw", "ans", "backend", "checks")
-
-    def __init__(self, prim, parents, args, kw, ans, backend, checks):
-        self.prim = prim
-        self.parents = parents
-        self.args = args
-        self.kw = kw
-        self.ans = ans
-        self.backend = backend
-        self.checks = checks
+    prim: Any
+    parents: list
+    args: Any
+    kw: Any
+    ans: Any
+    backend: Any
+    checks: Any
 
     def __repr__(self):
         return f"<Node {self.prim.name}>"
@@ -103,44 +104,49 @@ def apply(prim, args: tuple, kw: dict):
         if explained is exc:
             raise
         raise explained from exc
-    record = record and _mode.grad_enabled and prim.differentiable
-    if prim.multiple:
-        return _apply_many(prim, args, raw, kw, ans, backend, record)
+    record = record and prim.differentiable and _mode.grad_enabled
     res = None
-    if prim.residuals:
-        ans, res = ans
-    if prim.moves:
-        out_backend = backends.backend_of(ans)
-    else:
-        out_backend = backend
-        if type(ans) is not backend.array_type:
-            ans = backend.xp.asarray(ans)  # NumPy gives scalars, not 0-d arrays, for some results
+    out_backend = backend
+    if not prim.plain:
+        if prim.multiple:
+            return _apply_many(prim, args, raw, kw, ans, backend, record)
+        if prim.residuals:
+            ans, res = ans
+        if prim.moves:
+            out_backend = backends.backend_of(ans)
+    if type(ans) is not out_backend.array_type:
+        ans = out_backend.xp.asarray(ans)  # NumPy gives scalars, not 0-d arrays, for some results
     out = make(ans, out_backend)
     if prim.view and isinstance(args[0], Tensor):
         out._vc = args[0]._version_counter()
     if record:
         if res is not None:
             kw = dict(kw, res=res)
-        out._node = _record(prim, args, raw, kw, ans, backend, out if prim.needs_ans else None)
+        out._node = _record(prim, args, raw, kw, ans, backend, out)
         out._rg = True
     return out
 
 
-def _record(prim, args, raw, kw, ans, backend, saved_output):
-    """The Node of one application, with the version checks its saved values need."""
+def _record(prim, args, raw, kw, ans, backend, out):
+    """The Node of one application, with the version checks its saved values need (out's, if the rules read it)."""
     parents = []
     checks = None if prim.linear else []
     for a in args:
-        if isinstance(a, Tensor) and a._rg:
-            parents.append(a if a._node is None else a._node)
+        if isinstance(a, Tensor):
+            parents.append((a if a._node is None else a._node) if a._rg else None)
+            # Every saved value a rule reads is checked, a constant's too: changing x after
+            # y = w * x would make w's gradient silently wrong.
             if checks is not None:
-                checks.append(_saved_version(a))
+                vc = a._vc
+                if vc is None:
+                    vc = a._vc = [0]
+                checks.append((vc, vc[0]))
         else:
             parents.append(None)
-    if saved_output is not None:
+    if out is not None and prim.needs_ans:
         if checks is None:
             checks = []
-        checks.append(_saved_version(saved_output))
+        checks.append(_saved_version(out))
     return Node(prim, parents, raw, kw, ans, backend, checks)
 
 
@@ -156,7 +162,7 @@ def _apply_many(prim, args, raw, kw, ans, backend, record):
     if record:
         floating = [isinstance(o, Tensor) and backends.isdtype(backend.xp, o.dtype, "real floating") for o in outs]
         if any(floating):
-            values = tuple(o.data if isinstance(o, Tensor) else o for o in outs)
+            values = tuple(unwrap(o) for o in outs)
             node = _record(prim, args, raw, kw, values, backend, None)
             for i, o in enumerate(outs):
                 if floating[i]:

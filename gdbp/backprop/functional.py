@@ -9,12 +9,14 @@ outer one can differentiate it.
 
 from __future__ import annotations
 
+import operator
+
 from .. import backends
 from .mode import GradMode
 from .mode import state as _mode
 from .errors import GradRequirementError
 from .sweep import backprop
-from .tensor import Tensor
+from .tensor import Tensor, unwrap
 from .tree import flatten as _flatten
 
 __all__ = ["grad", "value_and_grad", "vjp"]
@@ -48,16 +50,26 @@ def _unwrap_like(value, raw_out):
     """Tensors back to raw arrays when the caller passed raw arrays; raw arrays to Tensors when it passed Tensors."""
     leaves, rebuild = _flatten(value)
     if raw_out:
-        return rebuild([leaf.data if isinstance(leaf, Tensor) else leaf for leaf in leaves])
+        return rebuild([unwrap(leaf) for leaf in leaves])
     return rebuild([Tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves])
 
 
 def _argnums(argnums, n):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    for i in nums:
+    """argnums as a tuple of argument positions (in the order given, repeats kept), and whether it was one int."""
+    single = not isinstance(argnums, (tuple, list))
+    given = (argnums,) if single else tuple(argnums)
+    nums = []
+    for i in given:
+        if isinstance(i, bool) or not hasattr(i, "__index__"):
+            raise TypeError(
+                f"argnums must be an int or a tuple of ints (positions of the arguments to differentiate), "
+                f"got {argnums!r}"
+            )
+        i = operator.index(i)
         if not -n <= i < n:
             raise IndexError(f"argnums {argnums} out of range for a function called with {n} positional arguments")
-    return tuple(i % n for i in nums), isinstance(argnums, int)
+        nums.append(i % n)
+    return tuple(nums), single
 
 
 def _call(f, args, kwargs, argnums):
@@ -68,16 +80,18 @@ def _call(f, args, kwargs, argnums):
     if any(isinstance(leaf, Tensor) and leaf._rg for i in nums for leaf in _flatten(args[i])[0]):
         nested = True  # a tracked Tensor came in: keep the result differentiable
     call_args = list(args)
-    targets, rebuilds = [], []
+    wanted = {}
     for i in range(len(args)):
         leaves, rebuild = _flatten(args[i])
         if i in nums:
             ts = [_target(leaf, nested) for leaf in leaves]
-            targets.append(ts)
-            rebuilds.append(rebuild)
+            wanted[i] = (ts, rebuild)
         else:
             ts = [_to_tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
         call_args[i] = rebuild(ts)
+    # In argnums' order, a repeated position twice (as JAX does): grad(f, (1, 0)) gives (df/dx1, df/dx0).
+    targets = [wanted[i][0] for i in nums]
+    rebuilds = [wanted[i][1] for i in nums]
     _mode.depth += 1  # inside f, a nested transform records its backward pass for this one
     try:
         with GradMode(True):
@@ -98,6 +112,11 @@ def _scalar_output(out, fname):
             f"{fname}: the function must return a scalar, got shape {out.shape}; "
             "reduce it (e.g. xp.sum or xp.mean) or use gdbp.vjp for non-scalar outputs"
         )
+    if not backends.isdtype(out.backend.xp, out.dtype, "real floating"):
+        raise TypeError(
+            f"{fname}: the function must return a real floating-point scalar, got dtype {out.dtype}; "
+            "a gradient of an integer or boolean output is not defined (cast it, e.g. xp.astype(y, xp.float64))"
+        )
     return out
 
 
@@ -110,7 +129,7 @@ def _gradients(outs, seeds, targets, nested, retain=False):
     else:
         found = [None] * len(flat)  # the output does not depend on the inputs at all
     result = []
-    for t, g in zip(flat, found):
+    for t, g in zip(flat, found):  # the sweep hands each gradient out as its own array
         if g is None:
             g = t._backend.xp.zeros_like(t.data)
         if nested and not isinstance(g, Tensor):

@@ -97,7 +97,7 @@ class Primitive:
     """
 
     __slots__ = ("name", "forward", "vjps", "vjp_all", "vjps_into", "broadcasts", "needs_ans", "linear",
-                 "differentiable", "view", "residuals", "multiple", "moves", "no_gradient", "_signature")
+                 "differentiable", "view", "residuals", "multiple", "moves", "no_gradient", "plain", "_signature")
 
     def __init__(self, name, forward, vjps=(), *, vjp_all=None, vjps_into=None, broadcasts=False,
                  needs_ans=False, linear=False, differentiable=True, view=False, residuals=False,
@@ -116,6 +116,8 @@ class Primitive:
         self.multiple = multiple
         self.moves = moves
         self.no_gradient = no_gradient
+        # One output of the inputs' backend, no residuals: the engine's shortest path.
+        self.plain = not (multiple or residuals or moves)
         self._signature = signature
 
     def __call__(self, *args, **kw):

@@ -120,6 +120,7 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
             if node not in wanted and any(p is not None and p in wanted for p in node.parents):
                 wanted.add(node)
 
+    lent = set()  # the leaves' lent buffers the rules wrote gradients into: gdbp's own memory
     previous_mode = _mode.grad_enabled
     _mode.grad_enabled = create_graph  # the VJPs record a graph only when one is asked for
     try:
@@ -131,24 +132,50 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
                 continue
             if node in target_nodes:
                 found[node] = g
-            _sweep_node(node, g, grads, leaf_grads, wanted, create_graph)
+            _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent)
             if not retain_graph:
+                # Free everything the node saved (residuals in kw too: a kept loss must not pin them).
                 node.args = None
                 node.ans = None
+                node.kw = None
     finally:
         _mode.grad_enabled = previous_mode
 
+    handed = {id(s) for s in seeds}  # arrays that must not be handed out (again): the caller's seeds
     if targets is not None:
         out = []
         for t in targets:
             key = t._node if t._node is not None else t
-            out.append(found.get(key) if type(key) is Node else leaf_grads.get(key))
+            g = found.get(key) if type(key) is Node else leaf_grads.get(key)
+            out.append(None if g is None else _own(g, t._backend, handed, lent))
         return out
     for leaf, g in leaf_grads.items():
+        g = _own(g, leaf._backend, handed, lent)
         if not isinstance(g, Tensor):
             g = make(g, leaf._backend)
         leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
     return None
+
+
+def _own(g, backend, handed: set, lent: set):
+    """g as a gradient of its own: every gradient handed out is its own writable array, as PyTorch's are.
+
+    A rule may pass ``g`` on unchanged (add), or as a view (a broadcast, a
+    reshape): one array would then reach two leaves, or the caller's seed
+    would come back as a gradient. Such a gradient is copied; one the sweep
+    made (a product, a sum, a lent buffer written in place) is handed over
+    as it is, so a training step pays no copy.
+    """
+    if isinstance(g, Tensor):
+        if g._rg:
+            return g  # a recorded gradient (create_graph): its graph is the point
+        g = g.data
+    key = id(g)
+    if key in handed or (key not in lent and not backend.kernels.owns(g)):
+        g = backend.xp.asarray(g, copy=True)
+        key = id(g)
+    handed.add(key)
+    return g
 
 
 def _accumulate(old, g):
@@ -158,7 +185,7 @@ def _accumulate(old, g):
     return make(old.data + g.data, old._backend)
 
 
-def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
+def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent):
     """Pull g back through one node and add the results into its parents' gradients."""
     prim = node.prim
     args = node.args
@@ -200,6 +227,7 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph):
             gi = all_grads[i]
         elif type(p) is not Node and p._gbuf is not None and prim.vjps_into is not None and p not in leaf_grads:
             gi = _vjp_into(prim, i, p, xp, g, ans, args, kw)
+            lent.add(id(gi))
         else:
             vjp = vjps[i] if i < len(vjps) else None
             if vjp is None:

@@ -87,7 +87,7 @@ class Tensor:
             )
         if type(data) is not backend.array_type:
             data = backend.xp.asarray(data)
-        _fill(self, data, backend)
+        make(data, backend, into=self)
         if requires_grad:
             self.requires_grad = True
 
@@ -153,6 +153,8 @@ class Tensor:
             seed = self._backend.xp.ones_like(self.data)
         else:
             seed = grad if (create_graph and isinstance(grad, Tensor)) else unwrap(grad)
+            backends.check_fits(unwrap(seed), self._backend, None, None, "backward(): the seed gradient",
+                                "the Tensor", "; move it with gdbp.transfer(grad, backend)")
             if tuple(seed.shape) != tuple(self.shape):
                 raise ShapeError(
                     f"backward(): seed gradient of shape {tuple(seed.shape)} does not match the Tensor's shape {tuple(self.shape)}"
@@ -417,7 +419,14 @@ for _symbol, _op in ARITHMETIC.items():
     setattr(Tensor, f"__i{_symbol}__", _inplace_op(_op, getattr(operator, f"i{_symbol}")))
 
 
-def _fill(t: Tensor, data, backend, node=None, vc=None) -> Tensor:
+def make(data, backend, node=None, vc=None, into=None) -> Tensor:
+    """The one constructor: a Tensor around a backend array, without checks (the engine's fast path).
+
+    ``node`` is the graph node that produced it (then it requires grad);
+    ``vc`` a version counter to share (a view's, or a detached copy's);
+    ``into`` a Tensor being initialised (``Tensor.__init__``, after its checks).
+    """
+    t = _new(Tensor) if into is None else into
     t.data = data
     t.grad = None
     t._rg = node is not None
@@ -426,15 +435,6 @@ def _fill(t: Tensor, data, backend, node=None, vc=None) -> Tensor:
     t._vc = vc
     t._gbuf = None
     return t
-
-
-def make(data, backend, node=None, vc=None) -> Tensor:
-    """The one constructor: a Tensor around a backend array, without checks (the engine's fast path).
-
-    ``node`` is the graph node that produced it (then it requires grad);
-    ``vc`` a version counter to share (a view's, or a detached copy's).
-    """
-    return _fill(_new(Tensor), data, backend, node, vc)
 
 
 def unwrap(x):
@@ -447,7 +447,7 @@ def unwrap_key(key):
     if isinstance(key, Tensor):
         return key.data
     if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+        return tuple(unwrap(k) for k in key)
     if isinstance(key, list):
         raise TypeError("index with a tuple or an integer array, not a list (the array API standard has no list indices)")
     return key

@@ -6,7 +6,7 @@ Gradients get a matching buffer, lent to the backward pass
 (:meth:`gdbp.Tensor.zero_grad_`) so that rules that can write a gradient in
 place (a linear layer's weight and bias) write it straight into its slice. A
 step then applies the optimizer's update rule to the whole buffer, with the
-same applier that updates one tensor (:func:`gdbp.descent.optimizer.apply_rule`):
+same applier that updates one tensor (:func:`gdbp.descent.optimizer.applier`):
 a handful of array operations per block of the buffer, whatever the number
 of parameters. The rules are elementwise, so blocks give the same bits as
 whole tensors.
@@ -202,7 +202,8 @@ class FlatGroup:
         """Copy into the gradient buffer every gradient the backward pass did not write there."""
         for i, p, g, view in zip(self.indices, self.params, grads, self.grad_views):
             if g is not view:
-                check(i, p, g)
+                if not backends.fits(g, self.backend, view.shape, view.dtype):
+                    check(i, p, g)  # raises, naming what does not fit
                 view[...] = g
 
     # -- stepping --------------------------------------------------------------------
@@ -336,7 +337,8 @@ class FlatStorage:
         for j, (i, p, g) in enumerate(zip(group.indices, group.params, grads)):
             if g is None:
                 continue
-            check(i, p, g)
+            if not backends.fits(g, p.backend, p.shape, p.dtype):
+                check(i, p, g)
             _, state = update(p.data, g, group.state_of(j, keys))  # p.data is its view: written in place
             group.put_state(j, state)
             p.mark_changed()

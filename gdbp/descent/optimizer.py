@@ -2,7 +2,7 @@
 
 An optimizer holds its parameters, hyperparameters and per-parameter state;
 its update rule is a pure function (:mod:`gdbp.descent.rules`) that gives
-the step and the new state. :func:`apply_rule` takes one step with any rule,
+the step and the new state. :func:`applier` makes one step with any rule,
 ``w <- w - step``, after the shared weight decay (:mod:`.transforms`): in
 place where the backend allows it (that is where speed comes from), by
 rebinding where it does not. It runs on a whole tensor, on a flat buffer of
@@ -12,49 +12,56 @@ same bits.
 
 from __future__ import annotations
 
+import functools
+
 from .. import backends
 from ..backprop import Tensor, no_grad, unwrap
 from .flat import FlatStorage
 from .transforms import decoupled_decay, l2_penalty
-from .validate import check_grad, grad_array, nonnegative, param_list
+from .validate import check_grad, nonnegative, param_list
 
-__all__ = ["Optimizer", "apply_rule"]
+__all__ = ["Optimizer", "applier"]
 
 
-def apply_rule(rule, xp, w, g, state: dict, options: dict, *, lr: float, weight_decay: float = 0.0,
-               decoupled: bool = False, mutable: bool = True):
-    """One step of gradient descent on arrays: ``w <- w - step``, with ``step`` from the rule.
+def applier(rule, xp, options: dict, *, lr: float, weight_decay: float = 0.0, decoupled: bool = False):
+    """One step of gradient descent with a rule: ``update(w, g, state, mutable=True) -> (w, state)``.
+
+    The returned ``update`` takes ``w <- w - step``, ``step`` from the rule,
+    after the shared weight decay, on whatever array it is given: a tensor's
+    weights, a flat buffer of many, or a block of one.
 
     Parameters
     ----------
     rule : callable
-        ``rule(xp, w, g, state, lr=..., **options) -> (step, new_state)``.
+        ``rule(xp, w, g, state, lr=..., **options) -> (step, new_state)`` (:mod:`gdbp.descent.rules`).
     xp : namespace
-    w, g : array
-        The weights and their gradient.
-    state : dict
-        The rule's state for these weights (empty before their first step).
     options : dict
-        The rule's other hyperparameters.
+        The rule's hyperparameters besides lr.
     lr : float
     weight_decay : float
         Applied first: as an L2 penalty on the gradient, or, ``decoupled``,
         as a shrinking step of the weights (AdamW).
-    mutable : bool
-        Write ``w`` in place; else compute a new array.
 
     Returns
     -------
-    (w, state)
-        The new weights (``w`` itself when written in place) and state.
+    callable
+        ``update(w, g, state, mutable=True)``: ``state`` is the rule's state
+        for these weights (empty before their first step); ``mutable`` writes
+        ``w`` in place, else a new array is computed. It returns the new
+        weights (``w`` itself when written in place) and state.
     """
-    if weight_decay:
-        if decoupled:
-            w = _descend(w, decoupled_decay(w, lr, weight_decay), mutable)
-        else:
-            g = l2_penalty(g, w, weight_decay)
-    step, state = rule(xp, w, g, state, lr=lr, **options)
-    return _descend(w, step, mutable), state
+    step_of = functools.partial(rule, lr=lr, **options)
+
+    def update(w, g, state, mutable=True):
+        if weight_decay:
+            if decoupled:
+                w = _descend(w, decoupled_decay(w, lr, weight_decay), mutable)
+            else:
+                g = l2_penalty(g, w, weight_decay)
+        step, state = step_of(xp, w, g, state)
+        return _descend(w, step, mutable), state
+
+    return update
 
 
 def _descend(w, step, mutable: bool):
@@ -62,6 +69,37 @@ def _descend(w, step, mutable: bool):
         w -= step
         return w
     return w - step
+
+
+class TensorStorage:
+    """The parameters as they are, each stepped on its own (the storage of ``flat=False``)."""
+
+    def __init__(self, params: list):
+        self.params = params
+        self.entries: dict[int, dict] = {}
+
+    def state(self, keys) -> dict:
+        return self.entries
+
+    def load_state(self, state: dict) -> None:
+        self.entries = state
+
+    def step(self, update, counted: bool, check) -> None:
+        """One step of ``update(w, g, state, mutable) -> (w, state)`` for each parameter that has a gradient."""
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if isinstance(g, Tensor):
+                g = g.data
+            if not backends.fits(g, p.backend, p.shape, p.dtype):
+                check(i, p, g)  # raises, naming what does not fit
+            p.data, self.entries[i] = update(p.data, g, self.entries.get(i, {}), p.backend.mutable)
+            p.mark_changed()  # a graph that saved the old value must not be swept any more
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.zero_grad_()
 
 
 class Optimizer:
@@ -139,31 +177,23 @@ class Optimizer:
         self.params = param_list(params, type(self).__name__)
         self.lr = lr
         self.step_count = 0
-        self._flat = None
-        self._state: dict[int, dict] = {}
-        if flat:
-            # Last (subclasses check their hyperparameters before calling this): a construction
-            # that fails leaves the parameters untouched.
-            self._flat = FlatStorage(self.params, type(self).__name__)
+        # Last (subclasses check their hyperparameters before calling this): a construction
+        # that fails leaves the parameters untouched.
+        self._storage = FlatStorage(self.params, type(self).__name__) if flat else TensorStorage(self.params)
 
     @property
     def flat(self) -> bool:
         """Whether the parameters live in flat buffers (the constructor's ``flat``)."""
-        return self._flat is not None
+        return isinstance(self._storage, FlatStorage)
 
     @property
     def state(self) -> dict:
         """Per-parameter state: ``{index: {name: array or int}}``, for parameters stepped at least once."""
-        if self._flat is None:
-            return self._state
-        return self._flat.state(self._state_keys())
+        return self._storage.state(self._state_keys())
 
     @state.setter
     def state(self, value: dict) -> None:
-        if self._flat is None:
-            self._state = value
-        else:
-            self._flat.load_state(value)
+        self._storage.load_state(value)
 
     # -- the learning rate ---------------------------------------------------
 
@@ -189,16 +219,7 @@ class Optimizer:
             A gradient does not match its parameter's backend, dtype or shape.
         """
         with no_grad():
-            if self._flat is not None:
-                self._flat.step(self._update, "step" in self._state_keys(), check_grad)
-            else:
-                for i, p in enumerate(self.params):
-                    g = grad_array(p)
-                    if g is None:
-                        continue
-                    check_grad(i, p, g)
-                    p.data, self._state[i] = self._update(p.data, g, self._state.get(i, {}), p.backend.mutable)
-                    p.mark_changed()  # a graph that saved the old value must not be swept any more
+            self._storage.step(self._updater(), "step" in self._state_keys(), check_grad)
         self.step_count += 1
 
     def zero_grad(self) -> None:
@@ -208,17 +229,15 @@ class Optimizer:
         backward pass to write into (see :meth:`gdbp.Tensor.zero_grad_`);
         with ``flat=True``, each parameter's slice of the flat gradient buffer.
         """
-        if self._flat is not None:
-            self._flat.zero_grad()
-            return
-        for p in self.params:
-            p.zero_grad_()
+        self._storage.zero_grad()
 
-    def _update(self, w, g, state: dict, mutable: bool = True):
-        """This optimizer's rule applied to one array of weights (a tensor's, or a block of a flat buffer)."""
-        return apply_rule(self.rule, self.params[0].backend.xp, w, g, state, self._options(), lr=self.lr,
-                          weight_decay=getattr(self, "weight_decay", 0.0), decoupled=self.weight_decay_decoupled,
-                          mutable=mutable)
+    def _updater(self):
+        """This step's ``update(w, g, state, mutable=True) -> (w, state)``: the rule with this step's hyperparameters.
+
+        It applies to one array of weights: a tensor's, or a block of a flat buffer.
+        """
+        return applier(self.rule, self.params[0].backend.xp, self._options(), lr=self.lr,
+                       weight_decay=getattr(self, "weight_decay", 0.0), decoupled=self.weight_decay_decoupled)
 
     def _options(self) -> dict:
         """The rule's hyperparameters besides lr (weight decay is a shared transform, not the rule's)."""
@@ -305,7 +324,7 @@ class Optimizer:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
-        if self._flat is not None:
+        if self.flat:
             args += ", flat=True"
         return f"{type(self).__name__}({len(self.params)} parameters, {args})"
 

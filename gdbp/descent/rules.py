@@ -10,7 +10,7 @@ transform, is already in it), ``state`` what the rule keeps between steps
 (an empty dict before the first one). A rule reads ``w`` only where its
 formula does, never changes ``w``, ``g`` or the given state in place, and
 is elementwise (each entry's update depends on that entry alone), so that
-:func:`gdbp.descent.optimizer.apply_rule` runs it on a tensor, on a flat
+:func:`gdbp.descent.optimizer.applier` runs it on a tensor, on a flat
 buffer of many tensors, or block by block, with the same bits. The
 hyperparameters are Python floats, so float32 weights stay float32. The
 formulas are ``torch.optim``'s, and so are the state names.

@@ -15,7 +15,10 @@ __all__ = ["Linear", "Embedding", "Flatten", "Sequential", "flatten", "embedding
 
 def check_input(layer: Module, x, param) -> None:
     """Refuse an input on another backend, or whose dtype differs from the layer's parameters."""
-    backends.check_fits(unwrap(x), param.backend, None, param.dtype, f"{type(layer).__name__}: the input",
+    x = unwrap(x)
+    if backends.fits(x, param.backend, None, param.dtype):  # every forward pass: no message unless needed
+        return
+    backends.check_fits(x, param.backend, None, param.dtype, f"{type(layer).__name__}: the input",
                         "the layer", "; move or cast the input (x.to(backend), x.astype(dtype)), or the layer "
                         f"(model.to(backend), or build it with dtype={param.dtype})")
 
