@@ -40,7 +40,10 @@ def permutation(n: int, seed, backend):
 
 
 def to_numpy_contiguous(x: Any):
-    """A C-contiguous host NumPy array with x's values (a copy only where x is not one already)."""
+    """A C-contiguous host NumPy array with x's values and shape (a copy only where x is not one already).
+
+    A 0-d array stays 0-d (``np.ascontiguousarray`` would make it 1-d).
+    """
     import numpy as np
 
-    return np.ascontiguousarray(to_numpy(x))
+    return np.asarray(to_numpy(x), order="C")
