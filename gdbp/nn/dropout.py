@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 from .. import backends
 from . import init
 from ._util import as_tensor
@@ -65,6 +67,16 @@ def dropout(x, p: float = 0.5, training: bool = True, *, rng=None, seed=None):
     return x * scale
 
 
+def _state_seed(state) -> int:
+    """The seed of a generator state taken by :meth:`Dropout.rng_state`, checked."""
+    seed = state.get("seed") if isinstance(state, dict) else None
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(
+            f"Dropout: a generator state is {{'seed': int >= 0, 'stream': ...}}, got {reprlib.repr(state)}"
+        )
+    return seed
+
+
 class Dropout(Module):
     """Inverted dropout (see :func:`dropout`); the identity in eval mode.
 
@@ -98,10 +110,46 @@ class Dropout(Module):
         return {"seed": self.seed, "stream": self._stream.get_state()}
 
     def set_rng_state(self, state: dict) -> None:
-        """Continue the stream of masks from a state taken by :meth:`rng_state`."""
-        self.seed = int(state["seed"])
+        """Continue the stream of masks from a state taken by :meth:`rng_state`.
+
+        Raises
+        ------
+        ValueError
+            The state is not one :meth:`rng_state` gives (see :meth:`check_rng_state`).
+        """
+        seed = _state_seed(state)
+        self.seed = seed
         self._stream = None
         self._saved_state = state.get("stream")
+
+    def check_rng_state(self, state: dict, backend=None) -> None:
+        """Check that :meth:`set_rng_state` accepts ``state`` and that a stream on ``backend`` can continue it.
+
+        Changes nothing: the position is tried on a stream of its own.
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`rng_state` returns it.
+        backend : str or Backend, optional
+            Where the masks will be drawn (default: the current backend).
+
+        Raises
+        ------
+        ValueError
+            The seed is not an int >= 0, or the position does not fit a stream on ``backend``.
+        """
+        seed = _state_seed(state)
+        stream = state.get("stream")
+        if stream is None:
+            return
+        target = backends.resolve(backend)
+        try:
+            backends.device_rng(seed, target).set_state(stream)
+        except Exception as exc:  # each library refuses a foreign state in its own way
+            raise ValueError(
+                f"Dropout: the saved stream position does not fit a stream on {target.spec}: {exc}"
+            ) from None
 
     def forward(self, x):
         if not self.training or self.p == 0.0:

@@ -7,7 +7,7 @@ import operator
 from .. import backends
 from ..backprop import ShapeError, Tensor
 
-__all__ = ["raw", "positive_int", "model_backend", "check_array", "check_data", "batch_bounds", "take_rows"]
+__all__ = ["raw", "whole", "positive_int", "model_backend", "check_array", "check_data", "batch_bounds", "take_rows"]
 
 
 def raw(x):
@@ -15,17 +15,23 @@ def raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def positive_int(name: str, value, where: str) -> int:
-    """value as an int >= 1, or a clear error naming it."""
+def whole(name: str, value, where: str, low: int = 0) -> int:
+    """value as a Python int >= low: any integer (``operator.index``: int, NumPy integers), never a bool."""
+    what = "a positive int" if low == 1 else f"an int >= {low}"
     if isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be a positive int, got {value!r}")
+        raise TypeError(f"{where}: {name} must be {what}, got {value!r}")
     try:
         n = operator.index(value)
     except TypeError:
-        raise TypeError(f"{where}: {name} must be a positive int, got {type(value).__name__} {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {n}")
+        raise TypeError(f"{where}: {name} must be {what}, got {type(value).__name__} {value!r}") from None
+    if n < low:
+        raise ValueError(f"{where}: {name} must be {what}, got {n}")
     return n
+
+
+def positive_int(name: str, value, where: str) -> int:
+    """value as an int >= 1, or a clear error naming it."""
+    return whole(name, value, where, low=1)
 
 
 def model_backend(model, where: str):
