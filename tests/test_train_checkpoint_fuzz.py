@@ -33,14 +33,14 @@ def original(tmp_path_factory):
     fit(model, nn.cross_entropy, opt, (x, y), epochs=1, batch_size=4, progress=False, schedule=schedule)
     extra = {"note": "x", "scale": np.array(0.5), "pair": (1, [2.5, None]), 7: np.arange(3)}
     path = gdbp.save(tmp_path_factory.mktemp("fuzz") / "m.safetensors", model, opt, extra=extra, epoch=1,
-                     schedule=schedule, shuffle_seed=3, callback_states={"EarlyStopping:0": {"wait": 1}})
+                     schedule=schedule, shuffle_seed=3, run_state={"stop_training": False, "callbacks": {"EarlyStopping:0": {"wait": 1, "best": np.array(0.5)}}})
     return path.read_bytes(), gdbp.load(path)
 
 
 def _same(a, b) -> bool:
     if isinstance(a, Checkpoint):
         fields = ("state_dict", "optimizer_state", "schedule_state", "epoch", "shuffle_seed", "rng_states", "extra",
-                  "callback_states", "gdbp_version", "format_version")
+                  "run_state", "gdbp_version", "format_version")
         return isinstance(b, Checkpoint) and all(_same(getattr(a, f), getattr(b, f)) for f in fields)
     if backends.is_array(a) or backends.is_array(b):
         a, b = np.asarray(backends.to_numpy(a)), np.asarray(backends.to_numpy(b))

@@ -12,8 +12,8 @@ so loading a file cannot run code). Layout:
 - header metadata (strings): ``format`` (``"gdbp.checkpoint"``),
   ``format_version``, ``gdbp`` (a JSON document: gdbp version, epoch,
   shuffle seed, module generator states, optimizer and schedule state with
-  their arrays replaced by ``{"__tensor__": name}``, the states of the
-  training run's callbacks, the user's ``extra``), and ``sha256``, a
+  their arrays replaced by ``{"__tensor__": name}``, the run's state for
+  ``fit(..., resume=)``, the user's ``extra``), and ``sha256``, a
   checksum over the rest of the header and every array's bytes, so that a
   truncated or edited file is refused, not half-loaded.
 
@@ -62,10 +62,11 @@ class Checkpoint:
         Module name -> the module's ``rng_state()``.
     extra : object
         The user's ``extra``.
-    callback_states : dict or None
-        Callback key (see :func:`gdbp.train.callbacks.stateful`) -> its
-        ``state_dict()``, as :class:`ModelCheckpoint` saves them; None when
-        the file records none.
+    run_state : dict or None
+        What :func:`gdbp.train.fit` needs to resume beyond the model and
+        optimizer: ``{"stop_training": bool, "callbacks": {key: state}}``
+        (keys as :func:`gdbp.train.callbacks.stateful` gives them), as
+        :class:`ModelCheckpoint` saves it; None when the file records none.
     gdbp_version : str
     format_version : int
     """
@@ -78,7 +79,7 @@ class Checkpoint:
     shuffle_seed: int | None = None
     rng_states: dict = field(default_factory=dict)
     extra: Any = None
-    callback_states: dict | None = None
+    run_state: dict | None = None
     gdbp_version: str = ""
     format_version: int = FORMAT_VERSION
 
@@ -145,7 +146,7 @@ def _to_backend(host, backend):
 
 
 def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, shuffle_seed=None,
-         callback_states=None) -> Path:
+         run_state=None) -> Path:
     """Write a checkpoint: the model's weights, and optionally optimizer and schedule state.
 
     Parameters
@@ -172,8 +173,9 @@ def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, 
         Its ``state_dict()``.
     shuffle_seed : int, optional
         The seed :func:`gdbp.train.fit` shuffles with (an integer >= 0).
-    callback_states : dict, optional
-        Callback key -> state, what ``fit(..., resume=path)`` restores
+    run_state : dict, optional
+        ``{"stop_training": bool, "callbacks": {key: state}}``, what
+        ``fit(..., resume=path)`` restores beyond the model and optimizer
         (:class:`ModelCheckpoint` fills it in).
 
     Returns
@@ -209,7 +211,7 @@ def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, 
         "rng": _encode(_rng_states(model), "rng", arrays),
         "optimizer": None if optimizer is None else _encode(optimizer.state_dict(), "optimizer", arrays),
         "schedule": None if schedule is None else _encode(schedule.state_dict(), "schedule", arrays),
-        "callbacks": None if callback_states is None else _encode(dict(callback_states), "callbacks", arrays),
+        "run": None if run_state is None else _encode(run_state, "run", arrays),
         "extra": _encode(extra, "extra", arrays),
     }
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "gdbp": json.dumps(doc)}
@@ -237,6 +239,18 @@ def _typed(value, kinds, what: str):
     return value
 
 
+def _run_state(run):
+    if run is None:
+        return None
+    _typed(run, dict, "run state")
+    if set(run) != {"stop_training", "callbacks"} or not isinstance(run["stop_training"], bool):
+        raise ValueError(f"the run state is {{'stop_training': bool, 'callbacks': dict}}, got keys {sorted(run)}")
+    callbacks = _typed(run["callbacks"], dict, "callback state record")
+    if not all(isinstance(k, str) for k in callbacks):
+        raise ValueError("a callback state is not under a callback key")
+    return run
+
+
 def _read(path: Path, target) -> Checkpoint:
     """The checkpoint in a file, its arrays on ``target``; CheckpointError for whatever is malformed."""
     meta, host = read_file(path)
@@ -245,9 +259,7 @@ def _read(path: Path, target) -> Checkpoint:
         doc = _typed(json.loads(text), dict, "gdbp metadata")
         prefix = "model/"
         rng = _typed(_decode(doc.get("rng"), host, target) or {}, dict, "generator state record")
-        callbacks = _decode(doc.get("callbacks"), host, target)
-        if callbacks is not None:
-            _typed(callbacks, dict, "callback state record")
+        run = _run_state(_decode(doc.get("run"), host, target))
         ckpt = Checkpoint(
             path=str(path),
             state_dict={k[len(prefix):]: _to_backend(v, target) for k, v in host.items() if k.startswith(prefix)},
@@ -257,7 +269,7 @@ def _read(path: Path, target) -> Checkpoint:
             shuffle_seed=_count(doc, "shuffle_seed"),
             rng_states=rng,
             extra=_decode(doc.get("extra"), host, target),
-            callback_states=callbacks,
+            run_state=run,
             gdbp_version=_typed(doc.get("gdbp_version", ""), str, "gdbp version"),
             format_version=int(meta["format_version"]),
         )

@@ -20,8 +20,8 @@ import time
 
 from .. import backends
 from ..backprop import Tensor, no_grad
-from ._data import batch_bounds, check_array, check_data, model_backend, positive_int, raw, take_rows
-from .callbacks import LRSchedule, Run
+from ._data import batch_bounds, check_array, check_data, model_backend, positive_int, raw, take_rows, whole
+from .callbacks import LRSchedule, Run, stateful
 from .history import History
 from .metrics import RunningMean, batch_value, resolve_metrics
 from .progress import EpochBar, wants_bar
@@ -68,8 +68,9 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         Show a progress bar (tqdm) with the epoch, step, cost and samples/s,
         when standard error is a terminal. Never drawn otherwise.
     seed : int
-        The shuffling seed: epoch ``e`` is shuffled by a permutation drawn
-        from ``(seed, e)``, so resuming at epoch ``e`` replays the same order.
+        The shuffling seed, an integer >= 0 (a NumPy integer too): epoch ``e``
+        is shuffled by a permutation drawn from ``(seed, e)``, so resuming at
+        epoch ``e`` replays the same order.
     schedule : learning-rate schedule, optional
         A :mod:`gdbp.descent` schedule, stepped after every epoch (before the
         callbacks); a ReduceLROnPlateau gets ``val_cost`` (or ``cost``). Wrap
@@ -78,10 +79,17 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         The first epoch to train (0-based), to continue an earlier run.
     resume : str, os.PathLike or Checkpoint, optional
         A checkpoint (:func:`gdbp.save`, :class:`ModelCheckpoint`) to continue
-        from: weights, optimizer and schedule state, module generator states
-        are loaded, ``initial_epoch`` defaults to the epochs it completed and
-        the checkpoint's shuffling seed replaces ``seed``. On NumPy the result
-        equals an uninterrupted run bit for bit.
+        from: weights, optimizer state, module generator states and the
+        schedule's state (given as ``schedule=`` or in an
+        :class:`LRSchedule` callback) are loaded, ``initial_epoch`` defaults
+        to the epochs it completed and the checkpoint's shuffling seed
+        replaces ``seed``. A ModelCheckpoint's file also holds the states of
+        the run's stateful callbacks (EarlyStopping, BestCheckpoint, ...),
+        restored after ``on_train_begin``; the resumed run must have the same
+        stateful callbacks (an error names the difference), and a run that a
+        callback had stopped trains no further. Everything is checked before
+        anything is loaded. On NumPy the result equals an uninterrupted run
+        bit for bit.
     shuffle : bool
         Shuffle the samples every epoch.
     sync_every : int
@@ -100,37 +108,51 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     gdbp.ShapeError
         x and y hold different numbers of samples.
     ValueError, TypeError
-        epochs, batch_size, sync_every are not positive ints; the cost
-        function rejects the labels' dtype or shape.
+        epochs, batch_size, sync_every are not positive ints, seed or
+        initial_epoch not ints >= 0; the cost function rejects the labels'
+        dtype or shape; the resumed run's stateful callbacks differ from the
+        checkpoint's.
+    gdbp.train.CheckpointError
+        The checkpoint to resume from is damaged or does not fit.
     """
     where = "fit"
     epochs = positive_int("epochs", epochs, where)
     batch_size = positive_int("batch_size", batch_size, where)
     sync_every = positive_int("sync_every", sync_every, where)
+    seed = whole("seed", seed, where)
+    if initial_epoch is not None:
+        initial_epoch = whole("initial_epoch", initial_epoch, where)
     backend = model_backend(model, where)
     x, y = check_data(train_data, "train_data", backend, where)
     if val_data is not None:
         val_data = check_data(val_data, "val_data", backend, where)
     metric_fns = [(n, f) for n, f in resolve_metrics(metrics, cost, where) if n != "cost"]
-    if resume is not None:
-        initial_epoch, seed = _resume(resume, model, optimizer, schedule, initial_epoch, seed)
-    initial_epoch = 0 if initial_epoch is None else initial_epoch
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or initial_epoch < 0:
-        raise ValueError(f"{where}: initial_epoch must be an int >= 0, got {initial_epoch!r}")
     callbacks = list(callbacks)
     if schedule is not None:
         callbacks.insert(0, LRSchedule(schedule))
     else:
         schedule = next((cb.schedule for cb in callbacks if isinstance(cb, LRSchedule)), None)
+    restored, stopped = [], False
+    if resume is not None:
+        initial_epoch, seed, restored, stopped = _resume(resume, model, optimizer, schedule, callbacks, backend,
+                                                         initial_epoch, seed)
+    initial_epoch = 0 if initial_epoch is None else initial_epoch
     history = History()
     n = x.shape[0]
     bounds = batch_bounds(n, batch_size)
-    run = Run(model, optimizer, cost, history, epochs, initial_epoch, seed, len(bounds), schedule=schedule)
+    run = Run(model, optimizer, cost, history, epochs, initial_epoch, seed, len(bounds), schedule=schedule,
+              callbacks=callbacks)
     draw_bar = wants_bar(progress)
 
     for cb in callbacks:
         cb.on_train_begin(run)
+    # Restored after on_train_begin, which starts each callback afresh.
+    for cb, state in restored:
+        cb.load_state_dict(state)
+    run.stop_training = run.stop_training or stopped
     for epoch in range(initial_epoch, epochs):
+        if run.stop_training:  # a resumed run that had already ended
+            break
         for cb in callbacks:
             cb.on_epoch_begin(run, epoch)
         started = time.perf_counter()
@@ -152,6 +174,10 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         history.append(epoch, logs)
         for cb in callbacks:
             cb.on_epoch_end(run, epoch, logs)
+        for cb in callbacks:
+            hook = getattr(cb, "on_checkpoint", None)  # callbacks written before the hook existed lack it
+            if hook is not None:
+                hook(run, epoch, logs)
         if run.stop_training:
             break
     for cb in callbacks:
@@ -159,13 +185,11 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     return history
 
 
-def _resume(resume, model, optimizer, schedule, initial_epoch, seed):
+def _resume(resume, model, optimizer, schedule, callbacks, backend, initial_epoch, seed):
+    """Check the checkpoint against everything it restores, then load it; the callback states to restore."""
     from .checkpoint import Checkpoint, CheckpointError, load
 
-    if isinstance(resume, Checkpoint):
-        ckpt = resume
-    else:
-        ckpt = load(resume, model, optimizer, schedule=schedule)
+    ckpt = resume if isinstance(resume, Checkpoint) else load(resume, backend=backend)
     if ckpt.epoch is None:
         raise CheckpointError(ckpt.path, "records no epoch to resume from; save it with gdbp.save(..., epoch=n)")
     if initial_epoch is not None and initial_epoch != ckpt.epoch:
@@ -173,7 +197,36 @@ def _resume(resume, model, optimizer, schedule, initial_epoch, seed):
             f"fit: initial_epoch={initial_epoch} but the checkpoint {ckpt.path!r} completed {ckpt.epoch} epochs; "
             "leave initial_epoch out to continue where it stopped"
         )
-    return ckpt.epoch, (seed if ckpt.shuffle_seed is None else ckpt.shuffle_seed)
+    restored, stopped = [], False
+    if ckpt.run_state is not None:
+        restored = _callback_states(ckpt, callbacks)
+        stopped = ckpt.run_state["stop_training"]
+        schedule = None  # restored with its LRSchedule callback
+    load(ckpt, model, optimizer, schedule=schedule)
+    return ckpt.epoch, (seed if ckpt.shuffle_seed is None else ckpt.shuffle_seed), restored, stopped
+
+
+def _callback_states(ckpt, callbacks) -> list:
+    """(callback, state) for every stateful callback, each state checked; nothing changes."""
+    from .checkpoint import CheckpointError
+
+    saved = ckpt.run_state["callbacks"]
+    have = stateful(callbacks)
+    if set(saved) != set(have):
+        raise ValueError(
+            f"fit: the checkpoint {ckpt.path!r} holds the states of the callbacks {sorted(saved)}, this run has "
+            f"{sorted(have)}; resume with the same callbacks as the interrupted run, or start the callbacks "
+            f"afresh: gdbp.load(path, model, optimizer), then fit(..., initial_epoch={ckpt.epoch}, "
+            f"seed={ckpt.shuffle_seed})"
+        )
+    for key, cb in have.items():
+        check = getattr(cb, "check_state_dict", None)
+        if callable(check):
+            try:
+                check(saved[key])
+            except Exception as exc:  # the callback names what is wrong; the file is at fault
+                raise CheckpointError(ckpt.path, f"the state of callback {key} does not fit: {exc}") from exc
+    return [(cb, saved[key]) for key, cb in have.items()]
 
 
 def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every) -> dict:
