@@ -166,3 +166,39 @@ def test_early_stopping_patience_must_be_an_integer():
         EarlyStopping(patience=2.5)
     with pytest.raises(ValueError, match="patience must be an int >= 0"):
         EarlyStopping(patience=-1)
+
+
+# -- data that is not finite -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where, bad", [("x", np.nan), ("x", np.inf), ("y", -np.inf), ("val x", np.nan)])
+def test_data_that_is_not_finite_is_refused_before_training(where, bad):
+    x, y = blobs(n=20)
+    x = np.array(x)
+    target = np.eye(3, dtype=np.float32)[y]
+    val = (x.copy(), target.copy())
+    if where == "x":
+        x[5, 2] = bad
+    elif where == "y":
+        target[7, 1] = bad
+    else:
+        val[0][3, 0] = bad
+    model = mlp()
+    before = {k: np.array(v) for k, v in model.state_dict().items()}
+    what = {"x": r"train_data x", "y": r"train_data y", "val x": r"val_data x"}[where]
+    position = {"x": r"\(5, 2\)", "y": r"\(7, 1\)", "val x": r"\(3, 0\)"}[where]
+    with pytest.raises(ValueError, match=rf"fit: {what} is not finite: -?(nan|inf) at position {position}") as info:
+        fit(model, nn.mse, adam(model), (x, target), val_data=val, progress=False)
+    assert not isinstance(info.value, descent.DivergenceError)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("backend", ["array_api_strict", "torch"])
+def test_data_that_is_not_finite_is_refused_on_every_backend(backend):
+    x, y = blobs(n=20)
+    x = np.array(x)
+    x[0, 0] = np.nan
+    model = mlp(backend=backend)
+    with pytest.raises(ValueError, match=r"train_data x is not finite: nan at position \(0, 0\)"):
+        fit(model, nn.cross_entropy, adam(model), (backends.transfer(x, backend), backends.transfer(y, backend)),
+            progress=False)

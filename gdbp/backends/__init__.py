@@ -16,7 +16,7 @@ from ._backend import (
     resolve,
 )
 from ._default import current, use
-from ._host import permutation, to_numpy_contiguous
+from ._host import first_not_finite, out_of_range, permutation, to_numpy_contiguous
 from ._info import probe, report
 from ._kernels import isdtype, kernels
 from ._random import HostGenerator, device_rng, host_rng
@@ -33,11 +33,13 @@ __all__ = [
     "current",
     "device_of",
     "device_rng",
+    "first_not_finite",
     "host_rng",
     "is_array",
     "isdtype",
     "kernels",
     "namespace",
+    "out_of_range",
     "permutation",
     "probe",
     "probe_cuda",

@@ -7,6 +7,7 @@ import math
 from .. import backends
 from ..backprop import ops
 from . import init
+from ._util import refuse_out_of_range
 from .module import Module
 from .parameter import Parameter
 
@@ -78,21 +79,35 @@ class Linear(Module):
 def embedding(indices, weight):
     """Rows of ``weight`` picked by integer ``indices``: shape indices.shape + (dim,).
 
-    The gradient adds up over repeated indices.
+    The gradient adds up over repeated indices. On CPU backends an index
+    outside [0, rows) raises an IndexError naming it and its position (a
+    negative index is not read from the end). On GPU backends indices are
+    not checked, since that would make the host wait for the device at
+    every call; an index out of range gives an undefined result there.
+
+    Raises
+    ------
+    TypeError
+        indices are not integers.
+    IndexError
+        (CPU backends) an index lies outside [0, weight.shape[0]).
     """
     raw = indices.data if hasattr(indices, "_gdbp_tensor") else indices
     xp = backends.namespace(raw)
     if not xp.isdtype(raw.dtype, "integral"):
         raise TypeError(f"embedding: indices must be integers, got dtype {raw.dtype}")
-    rows = ops.take(weight, xp.reshape(raw, (-1,)), axis=0)
-    return ops.reshape(rows, tuple(raw.shape) + (weight.shape[1],))
+    rows = weight.shape[0]
+    refuse_out_of_range("embedding", "index", raw, rows, f"the table has {rows} rows")
+    picked = ops.take(weight, xp.reshape(raw, (-1,)), axis=0)
+    return ops.reshape(picked, tuple(raw.shape) + (weight.shape[1],))
 
 
 class Embedding(Module):
     """A lookup table: integer indices -> rows of a (num_embeddings, embedding_dim) weight.
 
     Initialised from N(0, 1), as in PyTorch. Takes ``backend``, ``dtype``,
-    ``seed`` and ``rng`` as :class:`Linear` does.
+    ``seed`` and ``rng`` as :class:`Linear` does. Indices outside
+    [0, num_embeddings) are refused on CPU backends (see :func:`embedding`).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, backend=None, dtype=None, seed=None, rng=None):

@@ -20,7 +20,19 @@ import time
 
 from .. import backends
 from ..backprop import Tensor, no_grad
-from ._data import batch_bounds, check_array, check_data, model_backend, positive_int, raw, take_rows, whole
+from ._data import (
+    batch_bounds,
+    check_array,
+    check_data,
+    check_finite,
+    check_labels,
+    model_backend,
+    positive_int,
+    raw,
+    take_rows,
+    takes_class_labels,
+    whole,
+)
 from .callbacks import LRSchedule, Run, stateful
 from .history import History
 from .metrics import RunningMean, batch_value, resolve_metrics
@@ -39,6 +51,15 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     mode (``model.train()``) at the start of every epoch and stays in it;
     validation runs in evaluation mode, after which each module's mode is
     restored.
+
+    The data is checked once per fit, never per step: floating arrays (x,
+    and y for regression) must be finite, and when the cost takes class
+    labels (``cost.takes_class_labels``: gdbp's cross_entropy, nll and their
+    Loss classes, or a ``functools.partial`` of them) every label of the
+    training and validation data must lie in [0, K), K the number of class
+    scores the model gives, checked before the first cost. Each check reads
+    the device once (on a GPU: one reduction on the device, then a few
+    bytes copied), so the training step itself has no added host sync.
 
     Parameters
     ----------
@@ -102,16 +123,19 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     Raises
     ------
     gdbp.descent.DivergenceError
-        The cost became NaN or infinite (names the epoch and step).
+        The cost became NaN or infinite from finite data (names the epoch and step).
     gdbp.backends.BackendMismatchError
         The data and the model's parameters live on different backends.
     gdbp.ShapeError
         x and y hold different numbers of samples.
     ValueError, TypeError
         epochs, batch_size, sync_every are not positive ints, seed or
-        initial_epoch not ints >= 0; the cost function rejects the labels'
-        dtype or shape; the resumed run's stateful callbacks differ from the
-        checkpoint's.
+        initial_epoch not ints >= 0; the data holds a NaN or an infinity
+        (the message names the first and its position); the cost function
+        rejects the labels' dtype or shape; the resumed run's stateful
+        callbacks differ from the checkpoint's.
+    IndexError
+        A class label lies outside [0, K) (named with its position).
     gdbp.train.CheckpointError
         The checkpoint to resume from is damaged or does not fit.
     """
@@ -127,6 +151,17 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     if val_data is not None:
         val_data = check_data(val_data, "val_data", backend, where)
     metric_fns = [(n, f) for n, f in resolve_metrics(metrics, cost, where) if n != "cost"]
+    # The data is checked once, here, not per step: each check reads the device once.
+    pairs = [("train_data", (x, y))] + ([("val_data", val_data)] if val_data is not None else [])
+    for what, (a, b) in pairs:
+        check_finite(a, f"{what} x", where)
+        check_finite(b, f"{what} y", where)
+    first_step = []  # checks that need the model's first predictions, run once before the first cost
+    if takes_class_labels(cost):
+        def labels_fit(pred):
+            for what, (_, b) in pairs:
+                check_labels(b, pred.shape[-1], f"{what} y", where)
+        first_step.append(labels_fit)
     callbacks = list(callbacks)
     if schedule is not None:
         callbacks.insert(0, LRSchedule(schedule))
@@ -159,7 +194,8 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         lr = optimizer.lr
         bar = EpochBar(epoch, epochs, len(bounds)) if draw_bar else None
         try:
-            logs = _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every)
+            logs = _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
+                                first_step)
             if val_data is not None:
                 scores = evaluate(model, val_data, {"cost": "cost", **dict(metric_fns)},
                                   batch_size=max(batch_size, 256), cost=cost)
@@ -229,7 +265,8 @@ def _callback_states(ckpt, callbacks) -> list:
     return [(cb, saved[key]) for key, cb in have.items()]
 
 
-def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every) -> dict:
+def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
+                 first_step) -> dict:
     from ..descent import DivergenceError
 
     model, optimizer, cost = run.model, run.optimizer, run.cost
@@ -256,6 +293,8 @@ def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, 
         model.zero_grad()
         optimizer.zero_grad()
         pred = model(xb)
+        while first_step:
+            first_step.pop()(pred)
         c = cost(pred, yb)
         if not isinstance(c, Tensor) or c.size != 1:
             raise TypeError(
