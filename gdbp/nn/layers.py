@@ -7,7 +7,7 @@ import math
 from .. import backends
 from ..backprop import ops
 from . import init
-from ._util import refuse_out_of_range
+from ._util import refuse_out_of_range, size
 from .module import Module
 from .parameter import Parameter
 
@@ -39,6 +39,10 @@ class Linear(Module):
     Parameters
     ----------
     in_features, out_features : int
+        Integers >= 0. Zero is allowed, as in PyTorch: with no input
+        features the weight is (out_features, 0), the bias is zeros (its
+        bound 1/sqrt(in_features) is taken as 0) and the output is the bias;
+        with no output features the output is (n, 0).
     bias : bool
         Add a learned bias (default True).
     backend : str or Backend, optional
@@ -55,6 +59,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, backend=None, dtype=None,
                  seed=None, rng=None):
         super().__init__()
+        in_features = size("Linear", "in_features", in_features)
+        out_features = size("Linear", "out_features", out_features)
         self.in_features = in_features
         self.out_features = out_features
         target = backends.resolve(backend)
@@ -112,6 +118,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, backend=None, dtype=None, seed=None, rng=None):
         super().__init__()
+        num_embeddings = size("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = size("Embedding", "embedding_dim", embedding_dim)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.weight = Parameter(init.normal((num_embeddings, embedding_dim), rng=init.generator(rng, seed),
