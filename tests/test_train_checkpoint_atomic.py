@@ -144,3 +144,35 @@ def test_check_state_dict_validates_without_changing(saved):
     with pytest.raises(TypeError, match="dtype"):
         model.check_state_dict(dict(ckpt.state_dict, **{"0.bias": np.zeros(6, np.float64)}))
     assert all(np.array_equal(before[k], v) for k, v in host_state(model).items())
+
+
+@pytest.mark.parametrize("flat", [False, True])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_every_optimizer_is_checked_and_loaded_flat_or_not(tmp_path, name, flat):
+    make = getattr(descent, name)
+    kw = {"momentum": 0.9} if name == "SGD" else {}
+    model = _model(0)
+    opt = make(model.parameters(), lr=0.01, flat=flat, **kw)
+    for _ in range(2):
+        _step(model, opt)
+    path = gdbp.save(tmp_path / "m.safetensors", model, opt, epoch=2)
+
+    fresh = _model(1)
+    fresh_opt = make(fresh.parameters(), lr=0.5, flat=not flat, **kw)
+    gdbp.load(path, fresh, fresh_opt)
+    assert fresh_opt.step_count == 2 and fresh_opt.lr == 0.01
+    for i, entry in opt.state_dict()["state"].items():
+        for k, v in entry.items():
+            assert np.array_equal(np.asarray(fresh_opt.state_dict()["state"][i][k]), np.asarray(v)), (i, k)
+
+    # A flat optimizer whose parameters do not fit the file keeps its state and its parameters.
+    other = nn.Sequential(nn.Linear(4, 6, backend="numpy", seed=3), nn.Dropout(0.25, seed=0),
+                          nn.Linear(6, 3, backend="numpy", seed=4))
+    other_opt = make(other.parameters(), lr=0.3, flat=True, **kw)
+    _step(other, other_opt)
+    before = _snapshot(other, other_opt, None)
+    with pytest.raises((CheckpointError, gdbp.ShapeError)):
+        gdbp.load(path, other, other_opt)
+    with pytest.raises(CheckpointError, match="optimizer state"):
+        gdbp.load(path, optimizer=other_opt)
+    _assert_unchanged(before, _snapshot(other, other_opt, None))

@@ -268,7 +268,10 @@ STATE_FORGERIES = {
     "optimizer hyperparameters a list": lambda h, d: _put(d["optimizer"], "hyperparameters", [1]),
     "generator state a number": _set("rng", {"__dict__": [["1", 7]]}),
     "generator seed negative": _set("rng", {"__dict__": [["1", {"__dict__": [["seed", -4], ["stream", None]]}]]}),
-    "generator stream garbage": _set("rng", {"__dict__": [["1", {"__dict__": [["seed", 4], ["stream", [1, 2]]]}]]}),
+    "generator stream garbage": _set("rng", {"__dict__": [["1", {"__dict__": [["seed", 4], ["stream", [1, 300]]]}]]}),
+    "generator stream a word": _set("rng", {"__dict__": [["1", {"__dict__": [["seed", 4], ["stream", "abc"]]}]]}),
+    "generator stream of another generator": _set("rng", {"__dict__": [["1", {"__dict__": [
+        ["seed", 4], ["stream", {"__dict__": [["bit_generator", "MT19937"], ["state", 5]]}]]}]]}),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import reprlib
 
 from .. import backends
@@ -70,7 +71,13 @@ def dropout(x, p: float = 0.5, training: bool = True, *, rng=None, seed=None):
 def _state_seed(state) -> int:
     """The seed of a generator state taken by :meth:`Dropout.rng_state`, checked."""
     seed = state.get("seed") if isinstance(state, dict) else None
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        seed = operator.index(seed)
+    except TypeError:
+        seed = -1
+    if seed < 0:
         raise ValueError(
             f"Dropout: a generator state is {{'seed': int >= 0, 'stream': ...}}, got {reprlib.repr(state)}"
         )
@@ -115,41 +122,40 @@ class Dropout(Module):
         Raises
         ------
         ValueError
-            The state is not one :meth:`rng_state` gives (see :meth:`check_rng_state`).
+            The state is not one :meth:`rng_state` gives (see :meth:`check_rng_state`);
+            nothing is changed then.
         """
-        seed = _state_seed(state)
-        self.seed = seed
+        self.check_rng_state(state)
+        self.seed = _state_seed(state)
         self._stream = None
         self._saved_state = state.get("stream")
 
-    def check_rng_state(self, state: dict, backend=None) -> None:
-        """Check that :meth:`set_rng_state` accepts ``state`` and that a stream on ``backend`` can continue it.
+    def check_rng_state(self, state: dict) -> None:
+        """Check that ``state`` is one :meth:`rng_state` gives, changing nothing.
 
-        Changes nothing: the position is tried on a stream of its own.
-
-        Parameters
-        ----------
-        state : dict
-            As :meth:`rng_state` returns it.
-        backend : str or Backend, optional
-            Where the masks will be drawn (default: the current backend).
+        The seed must be an int >= 0; the stream position None (not drawn
+        yet), a host stream's position (tried on a throwaway host generator)
+        or a torch CUDA generator's bytes. Whether the backend the masks are
+        next drawn on can continue that position is found when they are drawn
+        (a CuPy generator cannot take one).
 
         Raises
         ------
         ValueError
-            The seed is not an int >= 0, or the position does not fit a stream on ``backend``.
+            The state is malformed.
         """
         seed = _state_seed(state)
         stream = state.get("stream")
         if stream is None:
             return
-        target = backends.resolve(backend)
+        if isinstance(stream, list):  # torch's generator state: bytes
+            if all(type(b) is int and 0 <= b < 256 for b in stream):
+                return
+            raise ValueError("Dropout: a torch generator's saved position is a list of bytes (ints in [0, 256))")
         try:
-            backends.device_rng(seed, target).set_state(stream)
-        except Exception as exc:  # each library refuses a foreign state in its own way
-            raise ValueError(
-                f"Dropout: the saved stream position does not fit a stream on {target.spec}: {exc}"
-            ) from None
+            backends.host_rng(seed).set_state(stream)
+        except Exception as exc:  # NumPy refuses a malformed position in several ways
+            raise ValueError(f"Dropout: the saved stream position is not a host generator's: {exc!r}"[:300]) from None
 
     def forward(self, x):
         if not self.training or self.p == 0.0:

@@ -305,7 +305,9 @@ def load(path, model=None, optimizer=None, backend=None, *, schedule=None, stric
     backend : str or Backend, optional
         Where the returned arrays go. Default: the model's backend if a
         model is given, else the current default backend. Arrays are read on
-        the host and transferred once.
+        the host and transferred once. (A Checkpoint given as ``path`` keeps
+        its arrays where they are; loading copies them to each object's
+        backend.)
     schedule : learning-rate schedule, optional
         Load the schedule state into it.
     strict : bool
@@ -337,7 +339,7 @@ def load(path, model=None, optimizer=None, backend=None, *, schedule=None, stric
     else:
         target = backends.current()
     ckpt = path if isinstance(path, Checkpoint) else _read(Path(path), target)
-    generators = check(ckpt, model, optimizer, schedule=schedule, strict=strict, backend=target)
+    generators = check(ckpt, model, optimizer, schedule=schedule, strict=strict)
     if model is not None:
         model.load_state_dict(ckpt.state_dict, strict=strict)
         for module, state in generators:
@@ -349,14 +351,14 @@ def load(path, model=None, optimizer=None, backend=None, *, schedule=None, stric
     return ckpt
 
 
-def check(ckpt: Checkpoint, model=None, optimizer=None, *, schedule=None, strict=True, backend=None) -> list:
+def check(ckpt: Checkpoint, model=None, optimizer=None, *, schedule=None, strict=True) -> list:
     """Check that :func:`load` can load ``ckpt`` into the objects given, changing nothing.
 
     The optimizer and schedule states are tried on throwaway copies: a new
     optimizer of the same class over the same parameters (what
     ``Optimizer.load_state_dict`` itself builds to check hyperparameters), and
     a shallow copy of the schedule. Generator states are checked by each
-    module's ``check_rng_state(state, backend)`` where it defines one.
+    module's ``check_rng_state(state)`` where it defines one.
 
     Returns
     -------
@@ -375,7 +377,7 @@ def check(ckpt: Checkpoint, model=None, optimizer=None, *, schedule=None, strict
     generators = []
     if model is not None:
         model.check_state_dict(ckpt.state_dict, strict=strict)
-        generators = _generators(ckpt, model, strict, backends.resolve(backend))
+        generators = _generators(ckpt, model, strict)
     if optimizer is not None:
         probe = type(optimizer)(optimizer.params, **optimizer.hyperparameters())
         _attempt(path, "optimizer state", optimizer, lambda: probe.load_state_dict(ckpt.optimizer_state))
@@ -392,7 +394,7 @@ def _attempt(path, what: str, owner, trial) -> None:
         raise CheckpointError(path, f"its {what} does not fit this {type(owner).__name__}: {exc}") from exc
 
 
-def _generators(ckpt: Checkpoint, model, strict: bool, backend) -> list:
+def _generators(ckpt: Checkpoint, model, strict: bool) -> list:
     owners = {name: m for name, m in model.named_modules() if callable(getattr(m, "set_rng_state", None))}
     unexpected = [name for name in ckpt.rng_states if name not in owners]
     missing = [name for name in owners if name not in ckpt.rng_states]
@@ -411,7 +413,7 @@ def _generators(ckpt: Checkpoint, model, strict: bool, backend) -> list:
         trial = getattr(module, "check_rng_state", None)
         if callable(trial):
             try:
-                trial(state, backend)
+                trial(state)
             except Exception as exc:  # the module names what is wrong; the file is at fault
                 raise CheckpointError(
                     ckpt.path, f"the generator state of module {name!r} does not fit its {type(module).__name__}: {exc}"
