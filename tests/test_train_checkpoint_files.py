@@ -206,6 +206,8 @@ FORGERIES = {
     "epoch a float": _set("epoch", 1.5),
     "seed a list": _set("shuffle_seed", [1]),
     "rng a list": _set("rng", [1, 2]),
+    "rng a number": _set("rng", 0),
+    "rng an empty list": _set("rng", []),
     "rng keyed by numbers": _set("rng", {"__dict__": [[1, None]]}),
     "unhashable dict key": _set("extra", {"__dict__": [[["a"], 1]]}),
     "dict entry not a pair": _set("extra", {"__dict__": [[1]]}),

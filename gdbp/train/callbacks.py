@@ -199,8 +199,13 @@ class EarlyStopping(Callback):
     Attributes
     ----------
     best_epoch : int or None
+    wait : int
+        Epochs since the last improvement.
     stopped_epoch : int or None
         The epoch after which training stopped, None if it ran to the end.
+
+    Its state (best value and epoch, wait, stopped epoch, the best weights)
+    is saved by :class:`ModelCheckpoint` and restored by ``fit(..., resume=)``.
     """
 
     def __init__(self, monitor: str = "val_cost", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",

@@ -258,7 +258,8 @@ def _read(path: Path, target) -> Checkpoint:
         text = _typed(meta.get("gdbp"), str, "gdbp metadata")
         doc = _typed(json.loads(text), dict, "gdbp metadata")
         prefix = "model/"
-        rng = _typed(_decode(doc.get("rng"), host, target) or {}, dict, "generator state record")
+        rng = _decode(doc.get("rng"), host, target)
+        rng = {} if rng is None else _typed(rng, dict, "generator state record")
         run = _run_state(_decode(doc.get("run"), host, target))
         ckpt = Checkpoint(
             path=str(path),
