@@ -327,3 +327,38 @@ def test_batch_norm_refuses_one_value_per_channel_and_wrong_channels():
         layer(np.zeros((1, 3), dtype=np.float32))
     with pytest.raises(gdbp.ShapeError, match="channels"):
         layer(np.zeros((4, 2), dtype=np.float32))
+
+
+# --- sizes: clear errors, and zero features as PyTorch allows them --------------------------------
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((-1, 3), ValueError, r"Linear: in_features must be an int >= 0, got -1"),
+    ((3, -2), ValueError, r"Linear: out_features must be an int >= 0, got -2"),
+    ((2.5, 3), TypeError, r"Linear: in_features must be an int >= 0, got float 2.5"),
+    ((True, 3), TypeError, r"Linear: in_features must be an int >= 0, got True"),
+    ((3, "4"), TypeError, r"Linear: out_features must be an int >= 0, got str '4'"),
+])
+def test_linear_names_a_bad_size(args, error, message):
+    with pytest.raises(error, match=message):
+        nn.Linear(*args, backend="numpy")
+
+
+def test_embedding_names_a_bad_size():
+    with pytest.raises(ValueError, match="Embedding: num_embeddings must be an int >= 0, got -1"):
+        nn.Embedding(-1, 3, backend="numpy")
+    with pytest.raises(TypeError, match="Embedding: embedding_dim must be an int >= 0"):
+        nn.Embedding(4, 1.5, backend="numpy")
+
+
+def test_linear_with_no_input_features_gives_its_bias_as_pytorch_does():
+    layer = nn.Linear(0, 3, backend="numpy", dtype="float64", seed=0)
+    assert tuple(layer.weight.shape) == (3, 0) and np.array_equal(to_numpy(layer.bias), np.zeros(3))
+    x = gdbp.tensor(np.zeros((5, 0)))
+    out = layer(x)
+    assert tuple(out.shape) == (5, 3)
+    out.sum().backward()
+    assert np.array_equal(to_numpy(layer.bias.grad), np.full(3, 5.0)) and tuple(layer.weight.grad.shape) == (3, 0)
+    assert tuple(nn.Linear(np.int64(4), 0, backend="numpy")(np.ones((2, 4), np.float32)).shape) == (2, 0)
+    for make in (nn.init.kaiming_uniform, nn.init.kaiming_normal, nn.init.xavier_uniform, nn.init.xavier_normal):
+        assert make((3, 0), backend="numpy").shape == (3, 0) and make((0, 0), backend="numpy").shape == (0, 0)

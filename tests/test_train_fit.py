@@ -185,11 +185,17 @@ def test_missing_tqdm_is_a_clear_import_error(monkeypatch):
 # -- divergence -----------------------------------------------------------------------------------
 
 
+class Log(nn.Module):
+    def forward(self, x):
+        return x.__array_namespace__().log(x)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_divergence_names_epoch_and_step_and_suggests_smaller_lr():
     x = np.ones((12, 1), np.float32)
-    x[6] = np.nan  # sample 6 makes the cost NaN at step 7 of epoch 1 (batch size 1, no shuffling)
+    x[6] = -1.0  # log(-1) makes the cost NaN at step 7 of epoch 1 (batch size 1, no shuffling)
     y = np.zeros((12, 1), np.float32)
-    model = nn.Linear(1, 1, backend="numpy", seed=0)
+    model = nn.Sequential(Log(), nn.Linear(1, 1, backend="numpy", seed=0))
     opt = descent.SGD(model.parameters(), lr=0.1)
     with pytest.raises(descent.DivergenceError, match=r"epoch 1, step 7 of 12.*smaller learning rate"):
         fit(model, nn.mse, opt, (x, y), epochs=3, batch_size=1, shuffle=False, sync_every=5, progress=False)

@@ -17,7 +17,7 @@ from ._backend import (
 from ._checks import check_fits, fits
 from ._cupy import probe_cuda
 from ._default import current, use
-from ._host import permutation, to_numpy_contiguous
+from ._host import first_not_finite, out_of_range, permutation, to_numpy_contiguous
 from ._info import probe, report
 from ._kernels import Kernels, isdtype, kernels, register_kernels
 from ._random import HostGenerator, device_rng, host_rng
@@ -38,11 +38,13 @@ __all__ = [
     "current",
     "device_of",
     "device_rng",
+    "first_not_finite",
     "host_rng",
     "is_array",
     "isdtype",
     "kernels",
     "namespace",
+    "out_of_range",
     "permutation",
     "probe",
     "probe_cuda",

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import operator
+
+from .. import backends
 from ..backprop import Tensor
+
+
+def size(who: str, name: str, value) -> int:
+    """A layer's size argument as an int >= 0 (any integer: ``operator.index``), or an error naming it."""
+    if isinstance(value, bool):
+        raise TypeError(f"{who}: {name} must be an int >= 0, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{who}: {name} must be an int >= 0, got {type(value).__name__} {value!r}") from None
+    if n < 0:
+        raise ValueError(f"{who}: {name} must be an int >= 0, got {n}")
+    return n
 
 
 def as_tensor(x):
@@ -13,3 +29,19 @@ def as_tensor(x):
     its right instead of deferring to it, so inputs are wrapped first.
     """
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def refuse_out_of_range(name: str, what: str, raw, high: int, detail: str, backend=None) -> None:
+    """An IndexError naming the first integer of ``raw`` outside [0, high), on CPU backends.
+
+    On a GPU backend nothing is checked: reading the values would make the
+    host wait for the device at every call, which a training step must not
+    do. :func:`gdbp.train.fit` checks its labels once, before the first step.
+    """
+    backend = backends.backend_of(raw) if backend is None else backend
+    if backend is None or backend.is_gpu:
+        return
+    bad = backends.out_of_range(raw, 0, high)
+    if bad is not None:
+        position, value = bad
+        raise IndexError(f"{name}: {what} {value} at position {position} is outside [0, {high}) ({detail})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import backends
 from ..backprop import ShapeError, Tensor, ops, unwrap
-from ._util import as_tensor
+from ._util import as_tensor, refuse_out_of_range
 from .module import Module
 
 __all__ = [
@@ -59,6 +59,9 @@ def _check_labels(name, scores, labels, what):
             f"{name}: {what} of shape {tuple(scores.shape)} need labels of shape {tuple(scores.shape[:-1])} "
             f"(classes along the last axis), got labels of shape {tuple(raw.shape)}"
         )
+    k = scores.shape[-1]
+    refuse_out_of_range(name, "label", raw, k, f"{what} hold {k} classes: labels are class indices 0..{k - 1}",
+                        backend)
     return raw
 
 
@@ -107,9 +110,12 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
     cost_i = -(1 - e) log p[i, y_i] - e / K sum_k log p[i, k]; reduced by
     ``reduction``. Its gradient is p - ((1 - e) onehot(y) + e / K).
 
-    Labels outside [0, K) are not checked here (that would cost a host
-    round trip each call): NumPy and torch raise an IndexError, on a GPU the
-    result is undefined.
+    Labels outside [0, K) are refused on CPU backends (NumPy, torch on the
+    CPU, array-api-strict), where reading them costs no device sync. On GPU
+    backends they are not checked here, since that would make the host wait
+    for the device at every call: :func:`gdbp.train.fit` checks its labels
+    once, before the first step, and a direct call with a bad label gives an
+    undefined result.
 
     Raises
     ------
@@ -117,6 +123,9 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
         labels are not integers.
     ShapeError
         labels' shape is not logits.shape[:-1].
+    IndexError
+        (CPU backends) a label lies outside [0, K): the first one is named
+        with its position.
     """
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -126,12 +135,27 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
 
 
 def nll(log_probs, labels, reduction: str = "mean"):
-    """Negative log-likelihood of integer labels under log-probabilities: cost_i = -log_probs[i, y_i]."""
+    """Negative log-likelihood of integer labels under log-probabilities: cost_i = -log_probs[i, y_i].
+
+    Labels are checked as in :func:`cross_entropy`: on CPU backends, one
+    outside [0, K) raises an IndexError naming it and its position; on GPU
+    backends :func:`gdbp.train.fit` checks them once per fit.
+
+    Raises
+    ------
+    TypeError, ShapeError, IndexError
+        As :func:`cross_entropy`.
+    """
     _check_reduction("nll", reduction)
     raw = _check_labels("nll", log_probs, labels, "log_probs")
     xp = backends.namespace(raw)
     picked = ops.take_along_axis(log_probs, xp.expand_dims(raw, axis=-1), axis=-1)
     return _reduce(-ops.reshape(picked, tuple(raw.shape)), reduction)
+
+
+# fit checks the labels of the costs that say they take class labels (see gdbp.train.fit).
+cross_entropy.takes_class_labels = True
+nll.takes_class_labels = True
 
 
 def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
@@ -205,6 +229,7 @@ class CrossEntropyLoss(_Cost):
     """:func:`cross_entropy` as a Module: ``CrossEntropyLoss(label_smoothing=0.1)(logits, labels)``."""
 
     cost = staticmethod(cross_entropy)
+    takes_class_labels = True
 
     def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
         super().__init__(reduction, label_smoothing=label_smoothing)
@@ -220,3 +245,4 @@ class NLLLoss(_Cost):
     """:func:`nll` as a Module."""
 
     cost = staticmethod(nll)
+    takes_class_labels = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import operator
+import reprlib
+
 from .. import backends
 from ..backprop import Tensor
 from . import init
@@ -66,6 +69,22 @@ def dropout(x, p: float = 0.5, training: bool = True, *, rng=None, seed=None):
     return x * scale
 
 
+def _state_seed(state) -> int:
+    """The seed of a generator state taken by :meth:`Dropout.rng_state`, checked."""
+    seed = state.get("seed") if isinstance(state, dict) else None
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        seed = operator.index(seed)
+    except TypeError:
+        seed = -1
+    if seed < 0:
+        raise ValueError(
+            f"Dropout: a generator state is {{'seed': int >= 0, 'stream': ...}}, got {reprlib.repr(state)}"
+        )
+    return seed
+
+
 class Dropout(Module):
     """Inverted dropout (see :func:`dropout`); the identity in eval mode.
 
@@ -99,10 +118,45 @@ class Dropout(Module):
         return {"seed": self.seed, "stream": self._stream.get_state()}
 
     def set_rng_state(self, state: dict) -> None:
-        """Continue the stream of masks from a state taken by :meth:`rng_state`."""
-        self.seed = int(state["seed"])
+        """Continue the stream of masks from a state taken by :meth:`rng_state`.
+
+        Raises
+        ------
+        ValueError
+            The state is not one :meth:`rng_state` gives (see :meth:`check_rng_state`);
+            nothing is changed then.
+        """
+        self.check_rng_state(state)
+        self.seed = _state_seed(state)
         self._stream = None
         self._saved_state = state.get("stream")
+
+    def check_rng_state(self, state: dict) -> None:
+        """Check that ``state`` is one :meth:`rng_state` gives, changing nothing.
+
+        The seed must be an int >= 0; the stream position None (not drawn
+        yet), a host stream's position (tried on a throwaway host generator)
+        or a torch CUDA generator's bytes. Whether the backend the masks are
+        next drawn on can continue that position is found when they are drawn
+        (a CuPy generator cannot take one).
+
+        Raises
+        ------
+        ValueError
+            The state is malformed.
+        """
+        seed = _state_seed(state)
+        stream = state.get("stream")
+        if stream is None:
+            return
+        if isinstance(stream, list):  # torch's generator state: bytes
+            if all(type(b) is int and 0 <= b < 256 for b in stream):
+                return
+            raise ValueError("Dropout: a torch generator's saved position is a list of bytes (ints in [0, 256))")
+        try:
+            backends.host_rng(seed).set_state(stream)
+        except Exception as exc:  # NumPy refuses a malformed position in several ways
+            raise ValueError(f"Dropout: the saved stream position is not a host generator's: {exc!r}"[:300]) from None
 
     def forward(self, x):
         if not self.training or self.p == 0.0:

@@ -131,9 +131,17 @@ def ones(shape, *, backend=None, dtype=None):
     return target.xp.ones(tuple(shape), dtype=dtype_of(target, dtype), device=target.device)
 
 
+def _empty(shape) -> bool:
+    # A weight with no elements has no fan to scale by (it would divide by 0): there is nothing to draw,
+    # as PyTorch's initialisers do nothing for zero-element tensors.
+    return math.prod(tuple(shape)) == 0
+
+
 def xavier_uniform(shape, gain=1.0, *, rng=None, seed=None, backend=None, dtype=None):
     """Glorot & Bengio (2010): U[-b, b] with b = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = fans(shape)
+    if _empty(shape):
+        return zeros(shape, backend=backend, dtype=dtype)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform(shape, -bound, bound, rng=rng, seed=seed, backend=backend, dtype=dtype)
 
@@ -141,6 +149,8 @@ def xavier_uniform(shape, gain=1.0, *, rng=None, seed=None, backend=None, dtype=
 def xavier_normal(shape, gain=1.0, *, rng=None, seed=None, backend=None, dtype=None):
     """Glorot & Bengio (2010): N(0, s^2) with s = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = fans(shape)
+    if _empty(shape):
+        return zeros(shape, backend=backend, dtype=dtype)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
     return normal(shape, 0.0, std, rng=rng, seed=seed, backend=backend, dtype=dtype)
 
@@ -148,6 +158,9 @@ def xavier_normal(shape, gain=1.0, *, rng=None, seed=None, backend=None, dtype=N
 def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, rng=None, seed=None,
                     backend=None, dtype=None):
     """He et al. (2015): U[-b, b] with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)."""
+    if _empty(shape):
+        _fan(shape, mode)  # still refuse a bad mode or a 1-d shape
+        return zeros(shape, backend=backend, dtype=dtype)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(shape, mode))
     return uniform(shape, -bound, bound, rng=rng, seed=seed, backend=backend, dtype=dtype)
 
@@ -155,6 +168,9 @@ def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, r
 def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, rng=None, seed=None,
                    backend=None, dtype=None):
     """He et al. (2015): N(0, s^2) with s = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    if _empty(shape):
+        _fan(shape, mode)
+        return zeros(shape, backend=backend, dtype=dtype)
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
     return normal(shape, 0.0, std, rng=rng, seed=seed, backend=backend, dtype=dtype)
 

@@ -7,6 +7,7 @@ import math
 from .. import backends
 from ..backprop import Tensor, ops, unwrap
 from . import init
+from ._util import refuse_out_of_range, size
 from .module import Module
 from .parameter import Parameter
 
@@ -33,6 +34,10 @@ class Linear(Module):
     Parameters
     ----------
     in_features, out_features : int
+        Integers >= 0. Zero is allowed, as in PyTorch: with no input
+        features the weight is (out_features, 0), the bias is zeros (its
+        bound 1/sqrt(in_features) is taken as 0) and the output is the bias;
+        with no output features the output is (n, 0).
     bias : bool
         Add a learned bias (default True).
     backend : str or Backend, optional
@@ -49,6 +54,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, backend=None, dtype=None,
                  seed=None, rng=None):
         super().__init__()
+        in_features = size("Linear", "in_features", in_features)
+        out_features = size("Linear", "out_features", out_features)
         self.in_features = in_features
         self.out_features = out_features
         target = backends.resolve(backend)
@@ -73,25 +80,41 @@ class Linear(Module):
 def embedding(indices, weight):
     """Rows of ``weight`` picked by integer ``indices``: shape indices.shape + (dim,).
 
-    The gradient adds up over repeated indices.
+    The gradient adds up over repeated indices. On CPU backends an index
+    outside [0, rows) raises an IndexError naming it and its position (a
+    negative index is not read from the end). On GPU backends indices are
+    not checked, since that would make the host wait for the device at
+    every call; an index out of range gives an undefined result there.
+
+    Raises
+    ------
+    TypeError
+        indices are not integers.
+    IndexError
+        (CPU backends) an index lies outside [0, weight.shape[0]).
     """
     raw = unwrap(indices)
     xp = backends.namespace(raw)
     if not xp.isdtype(raw.dtype, "integral"):
         raise TypeError(f"embedding: indices must be integers, got dtype {raw.dtype}")
-    rows = ops.take(weight, xp.reshape(raw, (-1,)), axis=0)
-    return ops.reshape(rows, tuple(raw.shape) + (weight.shape[1],))
+    rows = weight.shape[0]
+    refuse_out_of_range("embedding", "index", raw, rows, f"the table has {rows} rows")
+    picked = ops.take(weight, xp.reshape(raw, (-1,)), axis=0)
+    return ops.reshape(picked, tuple(raw.shape) + (weight.shape[1],))
 
 
 class Embedding(Module):
     """A lookup table: integer indices -> rows of a (num_embeddings, embedding_dim) weight.
 
     Initialised from N(0, 1), as in PyTorch. Takes ``backend``, ``dtype``,
-    ``seed`` and ``rng`` as :class:`Linear` does.
+    ``seed`` and ``rng`` as :class:`Linear` does. Indices outside
+    [0, num_embeddings) are refused on CPU backends (see :func:`embedding`).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, backend=None, dtype=None, seed=None, rng=None):
         super().__init__()
+        num_embeddings = size("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = size("Embedding", "embedding_dim", embedding_dim)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.weight = Parameter(init.normal((num_embeddings, embedding_dim), rng=init.generator(rng, seed),

@@ -241,7 +241,7 @@ class Module:
 
         Values may be arrays of any backend (or Tensors): each is transferred
         explicitly to the backend of the entry it fills. Nothing is changed
-        unless every entry checks out.
+        unless every entry checks out (see :meth:`check_state_dict`).
 
         Parameters
         ----------
@@ -264,6 +264,37 @@ class Module:
         TypeError
             A value's dtype differs from its entry's.
         """
+        result, staged = self._stage(state, strict, copy=True)
+        for m, name, kind, value in staged:
+            if kind == "parameter":
+                p = m._parameters[name]
+                p.data = value
+                p.mark_changed()
+            else:
+                setattr(m, name, value)
+        return result
+
+    def check_state_dict(self, state: dict, strict: bool = True) -> LoadResult:
+        """Check that :meth:`load_state_dict` would accept ``state``, changing nothing.
+
+        Names, shapes and dtypes are checked as :meth:`load_state_dict` checks
+        them; no value is copied (arrays of another backend are transferred to
+        compare their dtypes). Used to check a whole checkpoint before any of
+        it is loaded.
+
+        Returns
+        -------
+        LoadResult
+
+        Raises
+        ------
+        StateDictError, ShapeError, TypeError
+            As :meth:`load_state_dict`.
+        """
+        return self._stage(state, strict, copy=False)[0]
+
+    def _stage(self, state: dict, strict: bool, copy: bool):
+        """(LoadResult, [(module, attribute, kind, value)]): every entry checked, nothing changed."""
         entries = {dotted: (m, name, kind) for m, name, dotted, kind in self._named_state()}
         missing = [k for k in entries if k not in state]
         unexpected = [k for k in state if k not in entries]
@@ -284,18 +315,11 @@ class Module:
             what = f"state dict entry {dotted!r}"
             backends.check_fits(value, backends.backend_of(value), current.shape, None, what, "the module's")
             moved = backends.transfer(value, target)
-            if moved is value:  # already on the target: copy, so the module owns its values
-                moved = target.xp.asarray(value, copy=True)
             backends.check_fits(moved, target, None, current.dtype, what, "the module's", "; cast the value first")
+            if copy and moved is value:  # already on the target: copy, so the module owns its values
+                moved = target.xp.asarray(value, copy=True)
             staged.append((m, name, kind, moved))
-        for m, name, kind, moved in staged:
-            if kind == "parameter":
-                p = m._parameters[name]
-                p.data = moved
-                p.mark_changed()
-            else:
-                setattr(m, name, moved)
-        return LoadResult(missing, unexpected)
+        return LoadResult(missing, unexpected), staged
 
     # -- printing ------------------------------------------------------------------------
 

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 
 from .. import backends
 from ..backprop import ShapeError, Tensor, unwrap
 
-__all__ = ["positive_int", "model_backend", "check_array", "check_data", "batch_bounds", "take_rows"]
+__all__ = ["whole", "positive_int", "model_backend", "check_array", "check_data", "check_finite",
+           "takes_class_labels", "check_labels", "batch_bounds", "take_rows"]
 
 
+
+
+def whole(name: str, value, where: str, low: int = 0) -> int:
+    """value as a Python int >= low: any integer (``operator.index``: int, NumPy integers), never a bool."""
+    what = "a positive int" if low == 1 else f"an int >= {low}"
+    if isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be {what}, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{where}: {name} must be {what}, got {type(value).__name__} {value!r}") from None
+    if n < low:
+        raise ValueError(f"{where}: {name} must be {what}, got {n}")
+    return n
 
 
 def positive_int(name: str, value, where: str) -> int:
     """value as an int >= 1, or a clear error naming it."""
-    if isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be a positive int, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{where}: {name} must be a positive int, got {type(value).__name__} {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {n}")
-    return n
+    return whole(name, value, where, low=1)
 
 
 def model_backend(model, where: str):
@@ -89,6 +97,49 @@ def check_data(data, what: str, backend, where: str):
             f"(shapes {tuple(x.shape)} and {tuple(y.shape)}): their first dimensions must match"
         )
     return check_array(x, f"{what} x", backend, where), check_array(y, f"{what} y", backend, where)
+
+
+def check_finite(value, what: str, where: str) -> None:
+    """Refuse floating data holding a NaN or an infinity, naming the first (once per fit: one host read)."""
+    backend = backends.backend_of(value)
+    if not backend.xp.isdtype(value.dtype, ("real floating", "complex floating")):
+        return
+    bad = backends.first_not_finite(value)
+    if bad is not None:
+        position, v = bad
+        raise ValueError(
+            f"{where}: {what} is not finite: {v} at position {position}; remove or impute the samples that "
+            "hold NaN or inf before training (every cost computed from them would be NaN)"
+        )
+
+
+def takes_class_labels(cost) -> bool:
+    """Whether a cost function says it takes integer class labels (``takes_class_labels = True``).
+
+    gdbp's cross_entropy, nll, CrossEntropyLoss and NLLLoss say so, and
+    ``functools.partial`` of them; a cost of your own may set the attribute.
+    """
+    while isinstance(cost, functools.partial):
+        cost = cost.func
+    return bool(getattr(cost, "takes_class_labels", False))
+
+
+def check_labels(labels, classes: int, what: str, where: str) -> None:
+    """Refuse integer labels outside [0, classes), naming the first and its position.
+
+    One host read for the whole array, once per fit (on a GPU: its minimum
+    and maximum, and the labels themselves only if one is out of range).
+    """
+    backend = backends.backend_of(labels)
+    if not backend.xp.isdtype(labels.dtype, "integral"):
+        return  # the cost function names the wrong dtype itself
+    bad = backends.out_of_range(labels, 0, classes)
+    if bad is not None:
+        position, value = bad
+        raise IndexError(
+            f"{where}: {what} holds label {value} at position {position}, outside [0, {classes}): the model gives "
+            f"{classes} class scores, so labels are class indices 0..{classes - 1}"
+        )
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:

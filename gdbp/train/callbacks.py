@@ -2,20 +2,35 @@
 
 Order: ``on_train_begin``; then, for each epoch, ``on_epoch_begin``,
 ``on_step_end`` after every optimizer step, ``on_epoch_end`` once the epoch's
-logs (training and validation) are known; ``on_train_end`` when training
-finishes (all epochs, or a callback set ``run.stop_training``). At each point
-the callbacks run in the order given to ``fit``, after the schedule passed as
-``fit(schedule=...)`` (so a checkpoint saved at the end of an epoch holds the
-learning rate of the next one).
+logs (training and validation) are known, and ``on_checkpoint`` once every
+callback's ``on_epoch_end`` has run (every state of the run is then final for
+the epoch: :class:`ModelCheckpoint` writes there, whatever its place in the
+list); ``on_train_end`` when training finishes (all epochs, or a callback set
+``run.stop_training``). At each point the callbacks run in the order given to
+``fit``, after the schedule passed as ``fit(schedule=...)`` (so a checkpoint
+saved at the end of an epoch holds the learning rate of the next one).
+
+A callback with state to keep across an interruption defines
+``state_dict()`` and ``load_state_dict(state)`` (and, to be checked before
+anything is restored, ``check_state_dict(state)``): :class:`ModelCheckpoint`
+saves the states of the run's stateful callbacks, and ``fit(...,
+resume=path)`` restores them after ``on_train_begin``, so that a resumed run
+makes the decisions an uninterrupted one makes. EarlyStopping,
+ModelCheckpoint, BestCheckpoint and LRSchedule have state.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Callback", "Run", "EarlyStopping", "ModelCheckpoint", "BestCheckpoint", "LRSchedule"]
+from .. import backends
+
+__all__ = ["Callback", "Run", "EarlyStopping", "ModelCheckpoint", "BestCheckpoint", "LRSchedule", "stateful",
+           "run_state"]
 
 
 @dataclass
@@ -38,6 +53,8 @@ class Run:
         Optimizer steps taken in this call of fit.
     stop_training : bool
         Set it to end training after the current epoch.
+    callbacks : list
+        Every callback of the run, in the order they run.
     """
 
     model: Any
@@ -52,6 +69,7 @@ class Run:
     step: int = 0
     stop_training: bool = False
     extra: dict = field(default_factory=dict)
+    callbacks: list = field(default_factory=list)
 
 
 class Callback:
@@ -69,8 +87,67 @@ class Callback:
     def on_epoch_end(self, run: Run, epoch: int, logs: dict) -> None:
         pass
 
+    def on_checkpoint(self, run: Run, epoch: int, logs: dict) -> None:
+        """After every callback's ``on_epoch_end``: the run's state is final for the epoch (write files here)."""
+
     def on_train_end(self, run: Run) -> None:
         pass
+
+
+def stateful(callbacks) -> dict:
+    """The callbacks that have state to save, by key: ``"<class name>:<n>"``, n counting that class from 0.
+
+    A callback has state when it defines ``state_dict`` and ``load_state_dict``
+    and its ``state_dict()`` is not None (a ModelCheckpoint without a monitor,
+    an LRSchedule of a schedule without ``state_dict``, keep nothing). Keys
+    depend on the classes and their order only, so the same callbacks built
+    afresh for a resumed run get the same keys.
+    """
+    counts: dict = {}
+    out = {}
+    for cb in callbacks:
+        if not (callable(getattr(cb, "state_dict", None)) and callable(getattr(cb, "load_state_dict", None))):
+            continue
+        if cb.state_dict() is None:
+            continue
+        name = type(cb).__name__
+        out[f"{name}:{counts.get(name, 0)}"] = cb
+        counts[name] = counts.get(name, 0) + 1
+    return out
+
+
+def run_state(run: Run) -> dict:
+    """What a checkpoint keeps of a run beyond the model and optimizer: whether it stops, and callback states."""
+    return {"stop_training": bool(run.stop_training),
+            "callbacks": {key: cb.state_dict() for key, cb in stateful(run.callbacks).items()}}
+
+
+def _count(state: dict, key: str, who: str, optional: bool = False):
+    """state[key] as an int >= 0 (None allowed where optional), or a ValueError naming it."""
+    value = state[key]
+    if value is None and optional:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{who}: state {key!r} must be an int >= 0, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{who}: state {key!r} must be an int >= 0, got {value!r}") from None
+    if n < 0:
+        raise ValueError(f"{who}: state {key!r} must be an int >= 0, got {n}")
+    return n
+
+
+def _real(value, key: str, who: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{who}: state {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def _keys(state, expected: tuple, who: str) -> None:
+    if not isinstance(state, dict) or set(state) != set(expected):
+        got = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{who}: a state holds {list(expected)}, got {got}; pass what state_dict() returned")
 
 
 def monitored(logs: dict, monitor: str, who: str) -> float:
@@ -122,17 +199,28 @@ class EarlyStopping(Callback):
     Attributes
     ----------
     best_epoch : int or None
+    wait : int
+        Epochs since the last improvement.
     stopped_epoch : int or None
         The epoch after which training stopped, None if it ran to the end.
+
+    Its state (best value and epoch, wait, stopped epoch, the best weights)
+    is saved by :class:`ModelCheckpoint` and restored by ``fit(..., resume=)``.
     """
 
     def __init__(self, monitor: str = "val_cost", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
                  restore_best: bool = True):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        if isinstance(patience, bool):
+            raise TypeError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
+        try:
+            patience = operator.index(patience)
+        except TypeError:
+            raise TypeError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}") from None
+        if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
         self.restore_best = restore_best
-        self._best = _Best(monitor, mode, min_delta)
+        self.on_train_begin(None)
 
     def on_train_begin(self, run: Run) -> None:
         self._best = _Best(self.monitor, self.mode, self.min_delta)
@@ -148,7 +236,7 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, run: Run, epoch: int, logs: dict) -> None:
         value = monitored(logs, self.monitor, "EarlyStopping")
         if self._best.improves(value):
-            self._best.value = value
+            self._best.value = float(value)
             self.best_epoch = epoch
             self.wait = 0
             if self.restore_best:
@@ -162,6 +250,47 @@ class EarlyStopping(Callback):
     def on_train_end(self, run: Run) -> None:
         if self.restore_best and self._weights is not None:
             run.model.load_state_dict(self._weights)
+
+    _STATE = ("best", "best_epoch", "wait", "stopped_epoch", "weights")
+
+    def state_dict(self) -> dict:
+        """The best value and epoch, the epochs waited, the stopping epoch and the best weights (or None)."""
+        return {"best": self._best.value, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch, "weights": self._weights}
+
+    def check_state_dict(self, state: dict) -> dict:
+        """The state, checked as :meth:`load_state_dict` checks it; nothing changes.
+
+        Raises
+        ------
+        ValueError
+            A name is missing or a value has the wrong type; the weights are
+            missing although this EarlyStopping restores them, or present
+            although it does not.
+        """
+        who = "EarlyStopping"
+        _keys(state, self._STATE, who)
+        checked = {"best": _real(state["best"], "best", who), "best_epoch": _count(state, "best_epoch", who, True),
+                   "wait": _count(state, "wait", who), "stopped_epoch": _count(state, "stopped_epoch", who, True)}
+        weights = state["weights"]
+        if weights is not None and not (
+                isinstance(weights, dict) and all(isinstance(k, str) and backends.is_array(v)
+                                                  for k, v in weights.items())):
+            raise ValueError(f"{who}: state 'weights' must be None or a state dict of arrays")
+        if (weights is not None) != (self.restore_best and checked["best_epoch"] is not None):
+            raise ValueError(
+                f"{who}: the state {'holds' if weights is not None else 'lacks'} the best weights, but this "
+                f"EarlyStopping has restore_best={self.restore_best}; build it as the interrupted run did"
+            )
+        checked["weights"] = weights
+        return checked
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a state taken by :meth:`state_dict` (checked first; nothing changes if it does not fit)."""
+        checked = self.check_state_dict(state)
+        self._best.value = checked["best"]
+        self.best_epoch, self.wait = checked["best_epoch"], checked["wait"]
+        self.stopped_epoch, self._weights = checked["stopped_epoch"], checked["weights"]
 
 
 class ModelCheckpoint(Callback):
@@ -180,8 +309,11 @@ class ModelCheckpoint(Callback):
     save_optimizer : bool
         Include the optimizer (and schedule) state, needed to resume training.
 
-    The checkpoint records the epochs completed and the shuffling seed, so
-    ``fit(..., resume=path)`` continues exactly where it stopped.
+    The checkpoint records the epochs completed, the shuffling seed and (with
+    ``save_optimizer``) the state of every stateful callback of the run, so
+    ``fit(..., resume=path)`` continues exactly where it stopped. The file is
+    written in ``on_checkpoint``, once every callback's ``on_epoch_end`` has
+    run, so its place among the callbacks does not matter.
     """
 
     def __init__(self, path, monitor: str | None = None, mode: str = "auto", min_delta: float = 0.0,
@@ -193,16 +325,24 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, run: Run) -> None:
         self._best = None if self.monitor is None else _Best(self.monitor, self.mode, self.min_delta)
+        self._due = None
 
     def on_epoch_end(self, run: Run, epoch: int, logs: dict) -> None:
-        from .checkpoint import save
-
+        # Decide here, write in on_checkpoint: by then every callback has taken its decision for the epoch.
+        self._due = None
         if self._best is not None:
             value = monitored(logs, self.monitor, type(self).__name__)
             if not self._best.improves(value):
                 return
-            self._best.value = value
-        path = str(self.path).replace("{epoch}", str(epoch + 1))
+            self._best.value = float(value)
+        self._due = str(self.path).replace("{epoch}", str(epoch + 1))
+
+    def on_checkpoint(self, run: Run, epoch: int, logs: dict) -> None:
+        from .checkpoint import save
+
+        path, self._due = self._due, None
+        if path is None:
+            return
         save(
             path,
             run.model,
@@ -211,8 +351,25 @@ class ModelCheckpoint(Callback):
             epoch=epoch + 1,
             schedule=run.schedule if self.save_optimizer else None,
             shuffle_seed=run.seed,
+            run_state=run_state(run) if self.save_optimizer else None,
         )
         self.saved.append(path)
+
+    def state_dict(self) -> dict | None:
+        """The best monitored value so far; None without a monitor (nothing to keep)."""
+        return None if self._best is None else {"best": self._best.value}
+
+    def check_state_dict(self, state: dict) -> dict:
+        """The state, checked as :meth:`load_state_dict` checks it; nothing changes."""
+        who = type(self).__name__
+        if self._best is None:
+            raise ValueError(f"{who}: without a monitor there is no state to load")
+        _keys(state, ("best",), who)
+        return {"best": _real(state["best"], "best", who)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a state taken by :meth:`state_dict`."""
+        self._best.value = self.check_state_dict(state)["best"]
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -262,6 +419,23 @@ class LRSchedule(Callback):
     def on_step_end(self, run: Run, step: int) -> None:
         if self.per == "step":
             self.schedule.step()
+
+    def state_dict(self) -> dict | None:
+        """The schedule's ``state_dict()`` (None for a schedule that has none)."""
+        if not callable(getattr(self.schedule, "state_dict", None)):
+            return None
+        return {"schedule": self.schedule.state_dict()}
+
+    def check_state_dict(self, state: dict) -> dict:
+        """The state, tried on a shallow copy of the schedule; nothing changes."""
+        _keys(state, ("schedule",), "LRSchedule")
+        copy.copy(self.schedule).load_state_dict(state["schedule"])
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the schedule's progress (the optimizer's lr is restored by the optimizer's state)."""
+        self.check_state_dict(state)
+        self.schedule.load_state_dict(state["schedule"])
 
     def on_epoch_end(self, run: Run, epoch: int, logs: dict) -> None:
         if self.per != "epoch":

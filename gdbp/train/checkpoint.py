@@ -5,28 +5,30 @@ length-prefixed JSON header, then the raw bytes of every array (no pickle,
 so loading a file cannot run code). Layout:
 
 - arrays: ``model/<dotted name>`` for ``model.state_dict()``, and
-  ``optimizer/...``, ``schedule/...``, ``extra/...``, ``rng/...`` for arrays
-  found inside the optimizer's or schedule's state, the user's ``extra`` or a
-  module's generator state;
+  ``optimizer/...``, ``schedule/...``, ``extra/...``, ``rng/...``,
+  ``callbacks/...`` for arrays found inside the optimizer's or schedule's
+  state, the user's ``extra``, a module's generator state or a callback's
+  state; 0-d arrays stay 0-d;
 - header metadata (strings): ``format`` (``"gdbp.checkpoint"``),
   ``format_version``, ``gdbp`` (a JSON document: gdbp version, epoch,
   shuffle seed, module generator states, optimizer and schedule state with
-  their arrays replaced by ``{"__tensor__": name}``, the user's ``extra``),
-  and ``sha256``, a checksum over the rest of the header and every array's
-  bytes, so that a truncated or edited file is refused, not half-loaded.
+  their arrays replaced by ``{"__tensor__": name}``, the run's state for
+  ``fit(..., resume=)``, the user's ``extra``), and ``sha256``, a
+  checksum over the rest of the header and every array's bytes, so that a
+  truncated or edited file is refused, not half-loaded.
 
-Files are written atomically: to a temporary file in the same directory,
-flushed and fsync'ed, then renamed over the target (``os.replace``), and the
-directory is fsync'ed; a crash at any point leaves either the old file or the
-new one, never a torn one.
+Files are written atomically (see :mod:`gdbp.train._checkpoint_file`): a
+crash leaves the old file or the new one, temporary files of killed saves
+are removed by the next save of the same target, a replaced file keeps its
+permissions, and a symbolic link is written through to its target.
+:func:`load` checks the whole file, and everything it is asked to load into,
+before it changes anything.
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,20 +36,10 @@ from typing import Any
 from .. import backends
 from .._version import __version__
 from ..backprop import Tensor
+from ._checkpoint_file import FORMAT, FORMAT_VERSION, CheckpointError, read_file, safetensors_numpy, write_file
+from ._data import whole
 
 __all__ = ["CheckpointError", "Checkpoint", "save", "load"]
-
-FORMAT = "gdbp.checkpoint"
-FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is truncated, corrupted, edited or not a gdbp checkpoint."""
-
-    def __init__(self, path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"checkpoint {self.path!r}: {problem}")
 
 
 @dataclass
@@ -71,6 +63,11 @@ class Checkpoint:
         Module name -> the module's ``rng_state()``.
     extra : object
         The user's ``extra``.
+    run_state : dict or None
+        What :func:`gdbp.train.fit` needs to resume beyond the model and
+        optimizer: ``{"stop_training": bool, "callbacks": {key: state}}``
+        (keys as :func:`gdbp.train.callbacks.stateful` gives them), as
+        :class:`ModelCheckpoint` saves it; None when the file records none.
     gdbp_version : str
     format_version : int
     """
@@ -83,21 +80,14 @@ class Checkpoint:
     shuffle_seed: int | None = None
     rng_states: dict = field(default_factory=dict)
     extra: Any = None
+    run_state: dict | None = None
     gdbp_version: str = ""
     format_version: int = FORMAT_VERSION
 
 
-def _safetensors_numpy():
-    try:
-        import safetensors.numpy
-    except ImportError as exc:
-        raise ImportError(
-            f"gdbp checkpoints need safetensors ({exc}): pip install 'gdbp[train]'"
-        ) from None
-    return safetensors.numpy
-
-
 # -- nested state <-> JSON plus named arrays -------------------------------------------
+
+_KEYS = (type(None), bool, int, float, str)
 
 
 def _encode(value, name: str, arrays: dict):
@@ -109,11 +99,11 @@ def _encode(value, name: str, arrays: dict):
             raise ValueError(f"two arrays would be saved under the name {name!r}")
         arrays[name] = backends.to_numpy_contiguous(value)
         return {"__tensor__": name}
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     if isinstance(value, dict):
         for k in value:
-            if not (k is None or isinstance(k, (bool, int, float, str))):
+            if not isinstance(k, _KEYS):
                 raise TypeError(f"cannot save {name}: dict key {k!r} is not a str, int, float or bool")
         return {"__dict__": [[k, _encode(v, f"{name}/{k}", arrays)] for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
@@ -126,15 +116,26 @@ def _encode(value, name: str, arrays: dict):
 
 
 def _decode(value, arrays: dict, backend):
+    """The inverse of :func:`_encode`; ValueError for anything :func:`_encode` cannot have written."""
     if isinstance(value, list):
         return [_decode(v, arrays, backend) for v in value]
-    if isinstance(value, dict):
-        if "__tensor__" in value:
-            return _to_backend(arrays[value["__tensor__"]], backend)
-        if "__tuple__" in value:
-            return tuple(_decode(v, arrays, backend) for v in value["__tuple__"])
-        return {k: _decode(v, arrays, backend) for k, v in value["__dict__"]}
-    return value
+    if not isinstance(value, dict):
+        return value
+    tag, body = next(iter(value.items())) if len(value) == 1 else (None, None)
+    if tag == "__tensor__":
+        if not isinstance(body, str) or body not in arrays:
+            raise ValueError(f"a reference to an array that the file does not hold: {body!r}")
+        return _to_backend(arrays[body], backend)
+    if tag == "__tuple__" and isinstance(body, list):
+        return tuple(_decode(v, arrays, backend) for v in body)
+    if tag == "__dict__" and isinstance(body, list):
+        out = {}
+        for item in body:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], _KEYS)):
+                raise ValueError(f"a dict entry that is not a [key, value] pair: {item!r}"[:200])
+            out[item[0]] = _decode(item[1], arrays, backend)
+        return out
+    raise ValueError(f"an object that gdbp does not write: {sorted(value)!r}"[:200])
 
 
 def _to_backend(host, backend):
@@ -142,51 +143,20 @@ def _to_backend(host, backend):
     return host if backend.name == "numpy" else backends.transfer(host, backend)
 
 
-# -- the file: header, checksum, atomic write --------------------------------------------
+# -- saving --------------------------------------------------------------------------------
 
 
-def _checksum(header: dict, payload) -> str:
-    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    h = hashlib.sha256(canonical)
-    h.update(payload)
-    return h.hexdigest()
-
-
-def _write_atomic(path: Path, pieces) -> None:
-    # os.open with mode 0o666 lets the umask decide the permissions, as a plain open() would
-    # (tempfile.mkstemp would leave the checkpoint readable by its owner only).
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for piece in pieces:
-                f.write(piece)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    # Make the rename itself durable (POSIX; Windows cannot open a directory).
-    if hasattr(os, "O_DIRECTORY"):
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, shuffle_seed=None) -> Path:
+def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, shuffle_seed=None,
+         run_state=None) -> Path:
     """Write a checkpoint: the model's weights, and optionally optimizer and schedule state.
 
     Parameters
     ----------
     path : str or os.PathLike
         The file (conventionally ``*.safetensors``); missing parent
-        directories are created. An existing file is replaced atomically.
+        directories are created. An existing file is replaced atomically and
+        keeps its permission bits; a symbolic link is written through to
+        the file it points to (the link stays).
     model : gdbp.nn.Module
         Its ``state_dict()`` (parameters and buffers) is saved, and the
         generator state of every sub-module that has one (``rng_state()``,
@@ -195,13 +165,19 @@ def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, 
         Its ``state_dict()``: arrays as tensors, step count and
         hyperparameters as JSON.
     extra : object, optional
-        Anything made of JSON values, lists, tuples, dicts and arrays.
+        Anything made of JSON values, lists, tuples, dicts and arrays
+        (0-d arrays included).
     epoch : int, optional
         The number of epochs completed (:func:`gdbp.train.fit` resumes there).
+        Any integer (a NumPy integer too), >= 0.
     schedule : learning-rate schedule, optional
         Its ``state_dict()``.
     shuffle_seed : int, optional
-        The seed :func:`gdbp.train.fit` shuffles with.
+        The seed :func:`gdbp.train.fit` shuffles with (an integer >= 0).
+    run_state : dict, optional
+        ``{"stop_training": bool, "callbacks": {key: state}}``, what
+        ``fit(..., resume=path)`` restores beyond the model and optimizer
+        (:class:`ModelCheckpoint` fills it in).
 
     Returns
     -------
@@ -211,12 +187,18 @@ def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, 
     Raises
     ------
     TypeError
-        Something in the state is neither an array nor a JSON value.
+        Something in the state is neither an array nor a JSON value; epoch
+        or shuffle_seed is not an integer.
+    ValueError
+        epoch or shuffle_seed is negative.
     ImportError
         safetensors is not installed (``pip install 'gdbp[train]'``).
     """
-    st = _safetensors_numpy()
-    path = Path(path)
+    safetensors_numpy()  # the clear ImportError before any work
+    if epoch is not None:
+        epoch = whole("epoch", epoch, "save")
+    if shuffle_seed is not None:
+        shuffle_seed = whole("shuffle_seed", shuffle_seed, "save")
     arrays: dict = {}
     for name, value in model.state_dict().items():
         _encode(value, f"model/{name}", arrays)
@@ -228,19 +210,11 @@ def save(path, model, optimizer=None, extra=None, *, epoch=None, schedule=None, 
         "rng": _encode(_rng_states(model), "rng", arrays),
         "optimizer": None if optimizer is None else _encode(optimizer.state_dict(), "optimizer", arrays),
         "schedule": None if schedule is None else _encode(schedule.state_dict(), "schedule", arrays),
+        "run": None if run_state is None else _encode(run_state, "run", arrays),
         "extra": _encode(extra, "extra", arrays),
     }
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "gdbp": json.dumps(doc)}
-    blob = memoryview(st.save(arrays, metadata=metadata))
-    n = int.from_bytes(blob[:8], "little")
-    header = json.loads(bytes(blob[8 : 8 + n]))
-    payload = blob[8 + n :]
-    header["__metadata__"]["sha256"] = _checksum(header, payload)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # safetensors aligns the data to 8 bytes
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, [len(text).to_bytes(8, "little"), text, payload])
-    return path
+    return write_file(path, arrays, metadata)
 
 
 def _rng_states(model) -> dict:
@@ -248,57 +222,81 @@ def _rng_states(model) -> dict:
     return {name: m.rng_state() for name, m in model.named_modules() if callable(getattr(m, "rng_state", None))}
 
 
-def _read(path: Path) -> tuple[dict, memoryview, bytes]:
-    """The header (checked against its checksum), the array bytes and the whole file."""
-    data = path.read_bytes()
-    if len(data) < 8:
-        raise CheckpointError(path, f"truncated: {len(data)} bytes, too short to hold a header")
-    n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8:
-        raise CheckpointError(
-            path, f"truncated: the header says it is {n} bytes long but the file has {len(data) - 8} after the length"
-        )
+# -- reading -------------------------------------------------------------------------------
+
+
+def _count(doc: dict, key: str):
+    value = doc.get(key)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"{key}={value!r} is not an int >= 0")
+
+
+def _typed(value, kinds, what: str):
+    if not isinstance(value, kinds):
+        raise ValueError(f"the {what} is a {type(value).__name__}")
+    return value
+
+
+def _run_state(run):
+    if run is None:
+        return None
+    _typed(run, dict, "run state")
+    if set(run) != {"stop_training", "callbacks"} or not isinstance(run["stop_training"], bool):
+        raise ValueError(f"the run state is {{'stop_training': bool, 'callbacks': dict}}, got keys {sorted(run)}")
+    callbacks = _typed(run["callbacks"], dict, "callback state record")
+    if not all(isinstance(k, str) for k in callbacks):
+        raise ValueError("a callback state is not under a callback key")
+    return run
+
+
+def _read(path: Path, target) -> Checkpoint:
+    """The checkpoint in a file, its arrays on ``target``; CheckpointError for whatever is malformed."""
+    meta, host = read_file(path)
     try:
-        header = json.loads(data[8 : 8 + n])
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(path, f"corrupted header (not valid JSON: {exc}); not a safetensors file?") from None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(path, "not a gdbp checkpoint (its header has no gdbp metadata); write one with gdbp.save")
-    try:
-        version = int(meta.get("format_version", ""))
-    except ValueError:
-        raise CheckpointError(path, f"corrupted metadata: format_version={meta.get('format_version')!r}") from None
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            path, f"written in checkpoint format {version}, this gdbp reads up to {FORMAT_VERSION}: upgrade gdbp"
+        text = _typed(meta.get("gdbp"), str, "gdbp metadata")
+        doc = _typed(json.loads(text), dict, "gdbp metadata")
+        prefix = "model/"
+        rng = _decode(doc.get("rng"), host, target)
+        rng = {} if rng is None else _typed(rng, dict, "generator state record")
+        run = _run_state(_decode(doc.get("run"), host, target))
+        ckpt = Checkpoint(
+            path=str(path),
+            state_dict={k[len(prefix):]: _to_backend(v, target) for k, v in host.items() if k.startswith(prefix)},
+            optimizer_state=_typed(_decode(doc.get("optimizer"), host, target), (dict, type(None)), "optimizer state"),
+            schedule_state=_typed(_decode(doc.get("schedule"), host, target), (dict, type(None)), "schedule state"),
+            epoch=_count(doc, "epoch"),
+            shuffle_seed=_count(doc, "shuffle_seed"),
+            rng_states=rng,
+            extra=_decode(doc.get("extra"), host, target),
+            run_state=run,
+            gdbp_version=_typed(doc.get("gdbp_version", ""), str, "gdbp version"),
+            format_version=int(meta["format_version"]),
         )
-    payload = memoryview(data)[8 + n :]
-    try:
-        needed = max((int(e["data_offsets"][1]) for k, e in header.items() if k != "__metadata__"), default=0)
-    except (KeyError, TypeError, IndexError, ValueError):
-        raise CheckpointError(path, "corrupted header: an array entry has no valid data_offsets") from None
-    if len(payload) < needed:
-        raise CheckpointError(path, f"truncated: the arrays need {needed} bytes of data, the file holds {len(payload)}")
-    stored = meta.pop("sha256", None)
-    if stored is None:
-        raise CheckpointError(path, "no sha256 checksum in the metadata; the header was edited")
-    actual = _checksum(header, payload)
-    if actual != stored:
-        raise CheckpointError(
-            path,
-            f"checksum mismatch (stored sha256 {stored[:12]}..., computed {actual[:12]}...): "
-            "the file was modified or corrupted after it was written",
-        )
-    return meta, payload, data
+    except RecursionError:
+        raise CheckpointError(path, "corrupted gdbp metadata: nested too deeply") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        raise CheckpointError(path, f"corrupted gdbp metadata: {exc}") from None
+    if not all(isinstance(k, str) for k in ckpt.rng_states):
+        raise CheckpointError(path, "corrupted gdbp metadata: a generator state is not under a module name")
+    return ckpt
+
+
+# -- loading: check everything, then change anything ---------------------------------------------
 
 
 def load(path, model=None, optimizer=None, backend=None, *, schedule=None, strict=True) -> Checkpoint:
-    """Read a checkpoint written by :func:`save`, onto any backend.
+    """Read a checkpoint written by :func:`save`, onto any backend, and load it into the objects given.
+
+    Everything is checked before anything changes: the file (its checksum
+    and structure), the model's state dict, the generator states, the
+    optimizer and the schedule state. If any part does not fit, the model,
+    the optimizer and the schedule are left exactly as they were.
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, os.PathLike or Checkpoint
+        The file, or a Checkpoint read before (it is not read again).
     model : gdbp.nn.Module, optional
         Load the weights into it (``model.load_state_dict(..., strict)``) and
         restore its sub-modules' generator states.
@@ -307,11 +305,16 @@ def load(path, model=None, optimizer=None, backend=None, *, schedule=None, stric
     backend : str or Backend, optional
         Where the returned arrays go. Default: the model's backend if a
         model is given, else the current default backend. Arrays are read on
-        the host and transferred once.
+        the host and transferred once. (A Checkpoint given as ``path`` keeps
+        its arrays where they are; loading copies them to each object's
+        backend.)
     schedule : learning-rate schedule, optional
         Load the schedule state into it.
     strict : bool
-        Passed to ``model.load_state_dict``.
+        Require the names to match exactly: the state dict's (as
+        ``model.load_state_dict``) and the generator states' (every module
+        with a generator has a state in the file, and every state in the
+        file has a module). False loads the matching ones and skips the rest.
 
     Returns
     -------
@@ -321,54 +324,98 @@ def load(path, model=None, optimizer=None, backend=None, *, schedule=None, stric
     ------
     CheckpointError
         The file is truncated, corrupted or edited (checksum mismatch), is
-        not a gdbp checkpoint, or lacks the optimizer/schedule state asked for.
+        not a gdbp checkpoint, or is malformed; it lacks the optimizer or
+        schedule state asked for; its optimizer, schedule or generator
+        states do not fit the objects given.
+    gdbp.nn.StateDictError, gdbp.ShapeError, TypeError
+        The weights do not fit the model (names, shapes, dtypes).
     FileNotFoundError
         There is no such file.
     """
-    st = _safetensors_numpy()
-    path = Path(path)
-    meta, _, data = _read(path)
-    try:
-        host = st.load(data)
-    except Exception as exc:  # safetensors raises its own SafetensorError
-        raise CheckpointError(path, f"safetensors could not read the arrays: {exc}") from None
-    try:
-        doc = json.loads(meta["gdbp"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(path, f"corrupted gdbp metadata: {exc}") from None
     if backend is not None:
         target = backends.resolve(backend)
     elif model is not None and model.backend is not None:
         target = model.backend
     else:
         target = backends.current()
-    prefix = "model/"
-    state = {k[len(prefix):]: _to_backend(v, target) for k, v in host.items() if k.startswith(prefix)}
-    ckpt = Checkpoint(
-        path=str(path),
-        state_dict=state,
-        optimizer_state=_decode(doc.get("optimizer"), host, target),
-        schedule_state=_decode(doc.get("schedule"), host, target),
-        epoch=doc.get("epoch"),
-        shuffle_seed=doc.get("shuffle_seed"),
-        rng_states=_decode(doc.get("rng"), host, target) or {},
-        extra=_decode(doc.get("extra"), host, target),
-        gdbp_version=doc.get("gdbp_version", ""),
-        format_version=int(meta["format_version"]),
-    )
-    if optimizer is not None and ckpt.optimizer_state is None:
-        raise CheckpointError(path, "holds no optimizer state (it was saved without an optimizer)")
-    if schedule is not None and ckpt.schedule_state is None:
-        raise CheckpointError(path, "holds no schedule state (it was saved without a schedule)")
+    ckpt = path if isinstance(path, Checkpoint) else _read(Path(path), target)
+    generators = check(ckpt, model, optimizer, schedule=schedule, strict=strict)
     if model is not None:
-        model.load_state_dict(state, strict=strict)
-        modules = dict(model.named_modules())
-        for name, rng in ckpt.rng_states.items():
-            if name not in modules or not callable(getattr(modules[name], "set_rng_state", None)):
-                raise CheckpointError(path, f"holds a generator state for module {name!r}, which this model lacks")
-            modules[name].set_rng_state(rng)
+        model.load_state_dict(ckpt.state_dict, strict=strict)
+        for module, state in generators:
+            module.set_rng_state(state)
     if optimizer is not None:
         optimizer.load_state_dict(ckpt.optimizer_state)
     if schedule is not None:
         schedule.load_state_dict(ckpt.schedule_state)
     return ckpt
+
+
+def check(ckpt: Checkpoint, model=None, optimizer=None, *, schedule=None, strict=True) -> list:
+    """Check that :func:`load` can load ``ckpt`` into the objects given, changing nothing.
+
+    The optimizer and schedule states are tried on throwaway copies: a new
+    optimizer of the same class over the same parameters (what
+    ``Optimizer.load_state_dict`` itself builds to check hyperparameters), and
+    a shallow copy of the schedule. Generator states are checked by each
+    module's ``check_rng_state(state)`` where it defines one.
+
+    Returns
+    -------
+    list of (module, state)
+        The generator states to restore.
+
+    Raises
+    ------
+    As :func:`load`.
+    """
+    path = ckpt.path
+    if optimizer is not None and ckpt.optimizer_state is None:
+        raise CheckpointError(path, "holds no optimizer state (it was saved without an optimizer)")
+    if schedule is not None and ckpt.schedule_state is None:
+        raise CheckpointError(path, "holds no schedule state (it was saved without a schedule)")
+    generators = []
+    if model is not None:
+        model.check_state_dict(ckpt.state_dict, strict=strict)
+        generators = _generators(ckpt, model, strict)
+    if optimizer is not None:
+        probe = type(optimizer)(optimizer.params, **optimizer.hyperparameters())
+        _attempt(path, "optimizer state", optimizer, lambda: probe.load_state_dict(ckpt.optimizer_state))
+    if schedule is not None:
+        probe = copy.copy(schedule)
+        _attempt(path, "schedule state", schedule, lambda: probe.load_state_dict(ckpt.schedule_state))
+    return generators
+
+
+def _attempt(path, what: str, owner, trial) -> None:
+    try:
+        trial()
+    except Exception as exc:  # whatever a malformed state makes the owner raise, refused as the file's fault
+        raise CheckpointError(path, f"its {what} does not fit this {type(owner).__name__}: {exc}") from exc
+
+
+def _generators(ckpt: Checkpoint, model, strict: bool) -> list:
+    owners = {name: m for name, m in model.named_modules() if callable(getattr(m, "set_rng_state", None))}
+    unexpected = [name for name in ckpt.rng_states if name not in owners]
+    missing = [name for name in owners if name not in ckpt.rng_states]
+    if strict and unexpected:
+        raise CheckpointError(
+            ckpt.path, f"holds a generator state for module {unexpected[0]!r}, which this model lacks (or which "
+            f"has no generator); pass strict=False to skip it"
+        )
+    if strict and missing:
+        raise CheckpointError(
+            ckpt.path, f"holds no generator state for module {missing[0]!r} "
+            f"({type(owners[missing[0]]).__name__}); pass strict=False to keep the module's own"
+        )
+    pairs = [(owners[name], name, state) for name, state in ckpt.rng_states.items() if name in owners]
+    for module, name, state in pairs:
+        trial = getattr(module, "check_rng_state", None)
+        if callable(trial):
+            try:
+                trial(state)
+            except Exception as exc:  # the module names what is wrong; the file is at fault
+                raise CheckpointError(
+                    ckpt.path, f"the generator state of module {name!r} does not fit its {type(module).__name__}: {exc}"
+                ) from exc
+    return [(module, state) for module, _, state in pairs]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .. import backends
+from ._data import positive_int, whole
 
 __all__ = ["run_demo", "OPTIMIZERS"]
 
@@ -132,8 +133,11 @@ def run_demo(backend="auto", epochs: int | None = 30, batch_size: int | None = 3
     from .loop import evaluate, fit
 
     say = print if verbose else (lambda *a, **k: None)
-    epochs = DEFAULTS["epochs"] if epochs is None else epochs
-    batch_size = DEFAULTS["batch_size"] if batch_size is None else batch_size
+    where = "run_demo"
+    epochs = positive_int("epochs", DEFAULTS["epochs"] if epochs is None else epochs, where)
+    batch_size = positive_int("batch_size", DEFAULTS["batch_size"] if batch_size is None else batch_size, where)
+    seed = whole("seed", seed, where)
+    hidden = positive_int("hidden", hidden, where)
     name = str(DEFAULTS["optimizer"] if optimizer is None else optimizer).lower()
     if name not in OPTIMIZERS:
         raise ValueError(f"run_demo: unknown optimizer {optimizer!r}; choose among {sorted(OPTIMIZERS)}")

@@ -20,8 +20,19 @@ import time
 
 from .. import backends
 from ..backprop import Tensor, no_grad, unwrap
-from ._data import batch_bounds, check_array, check_data, model_backend, positive_int, take_rows
-from .callbacks import LRSchedule, Run
+from ._data import (
+    batch_bounds,
+    check_array,
+    check_data,
+    check_finite,
+    check_labels,
+    model_backend,
+    positive_int,
+    take_rows,
+    takes_class_labels,
+    whole,
+)
+from .callbacks import LRSchedule, Run, stateful
 from .history import History
 from .metrics import RunningMean, batch_value, resolve_metrics
 from .progress import EpochBar, wants_bar
@@ -39,6 +50,15 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     mode (``model.train()``) at the start of every epoch and stays in it;
     validation runs in evaluation mode, after which each module's mode is
     restored.
+
+    The data is checked once per fit, never per step: floating arrays (x,
+    and y for regression) must be finite, and when the cost takes class
+    labels (``cost.takes_class_labels``: gdbp's cross_entropy, nll and their
+    Loss classes, or a ``functools.partial`` of them) every label of the
+    training and validation data must lie in [0, K), K the number of class
+    scores the model gives, checked before the first cost. Each check reads
+    the device once (on a GPU: one reduction on the device, then a few
+    bytes copied), so the training step itself has no added host sync.
 
     Parameters
     ----------
@@ -68,8 +88,9 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         Show a progress bar (tqdm) with the epoch, step, cost and samples/s,
         when standard error is a terminal. Never drawn otherwise.
     seed : int
-        The shuffling seed: epoch ``e`` is shuffled by a permutation drawn
-        from ``(seed, e)``, so resuming at epoch ``e`` replays the same order.
+        The shuffling seed, an integer >= 0 (a NumPy integer too): epoch ``e``
+        is shuffled by a permutation drawn from ``(seed, e)``, so resuming at
+        epoch ``e`` replays the same order.
     schedule : learning-rate schedule, optional
         A :mod:`gdbp.descent` schedule, stepped after every epoch (before the
         callbacks); a ReduceLROnPlateau gets ``val_cost`` (or ``cost``). Wrap
@@ -78,10 +99,17 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         The first epoch to train (0-based), to continue an earlier run.
     resume : str, os.PathLike or Checkpoint, optional
         A checkpoint (:func:`gdbp.save`, :class:`ModelCheckpoint`) to continue
-        from: weights, optimizer and schedule state, module generator states
-        are loaded, ``initial_epoch`` defaults to the epochs it completed and
-        the checkpoint's shuffling seed replaces ``seed``. On NumPy the result
-        equals an uninterrupted run bit for bit.
+        from: weights, optimizer state, module generator states and the
+        schedule's state (given as ``schedule=`` or in an
+        :class:`LRSchedule` callback) are loaded, ``initial_epoch`` defaults
+        to the epochs it completed and the checkpoint's shuffling seed
+        replaces ``seed``. A ModelCheckpoint's file also holds the states of
+        the run's stateful callbacks (EarlyStopping, BestCheckpoint, ...),
+        restored after ``on_train_begin``; the resumed run must have the same
+        stateful callbacks (an error names the difference), and a run that a
+        callback had stopped trains no further. Everything is checked before
+        anything is loaded. On NumPy the result equals an uninterrupted run
+        bit for bit.
     shuffle : bool
         Shuffle the samples every epoch.
     sync_every : int
@@ -94,50 +122,79 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     Raises
     ------
     gdbp.descent.DivergenceError
-        The cost became NaN or infinite (names the epoch and step).
+        The cost became NaN or infinite from finite data (names the epoch and step).
     gdbp.backends.BackendMismatchError
         The data and the model's parameters live on different backends.
     gdbp.ShapeError
         x and y hold different numbers of samples.
     ValueError, TypeError
-        epochs, batch_size, sync_every are not positive ints; the cost
-        function rejects the labels' dtype or shape.
+        epochs, batch_size, sync_every are not positive ints, seed or
+        initial_epoch not ints >= 0; the data holds a NaN or an infinity
+        (the message names the first and its position); the cost function
+        rejects the labels' dtype or shape; the resumed run's stateful
+        callbacks differ from the checkpoint's.
+    IndexError
+        A class label lies outside [0, K) (named with its position).
+    gdbp.train.CheckpointError
+        The checkpoint to resume from is damaged or does not fit.
     """
     where = "fit"
     epochs = positive_int("epochs", epochs, where)
     batch_size = positive_int("batch_size", batch_size, where)
     sync_every = positive_int("sync_every", sync_every, where)
+    seed = whole("seed", seed, where)
+    if initial_epoch is not None:
+        initial_epoch = whole("initial_epoch", initial_epoch, where)
     backend = model_backend(model, where)
     x, y = check_data(train_data, "train_data", backend, where)
     if val_data is not None:
         val_data = check_data(val_data, "val_data", backend, where)
     metric_fns = [(n, f) for n, f in resolve_metrics(metrics, cost, where) if n != "cost"]
-    if resume is not None:
-        initial_epoch, seed = _resume(resume, model, optimizer, schedule, initial_epoch, seed)
-    initial_epoch = 0 if initial_epoch is None else initial_epoch
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or initial_epoch < 0:
-        raise ValueError(f"{where}: initial_epoch must be an int >= 0, got {initial_epoch!r}")
+    # The data is checked once, here, not per step: each check reads the device once.
+    pairs = [("train_data", (x, y))] + ([("val_data", val_data)] if val_data is not None else [])
+    for what, (a, b) in pairs:
+        check_finite(a, f"{what} x", where)
+        check_finite(b, f"{what} y", where)
+    first_step = []  # checks that need the model's first predictions, run once before the first cost
+    if takes_class_labels(cost):
+        def labels_fit(pred):
+            for what, (_, b) in pairs:
+                check_labels(b, pred.shape[-1], f"{what} y", where)
+        first_step.append(labels_fit)
     callbacks = list(callbacks)
     if schedule is not None:
         callbacks.insert(0, LRSchedule(schedule))
     else:
         schedule = next((cb.schedule for cb in callbacks if isinstance(cb, LRSchedule)), None)
+    restored, stopped = [], False
+    if resume is not None:
+        initial_epoch, seed, restored, stopped = _resume(resume, model, optimizer, schedule, callbacks, backend,
+                                                         initial_epoch, seed)
+    initial_epoch = 0 if initial_epoch is None else initial_epoch
     history = History()
     n = x.shape[0]
     bounds = batch_bounds(n, batch_size)
-    run = Run(model, optimizer, cost, history, epochs, initial_epoch, seed, len(bounds), schedule=schedule)
+    run = Run(model, optimizer, cost, history, epochs, initial_epoch, seed, len(bounds), schedule=schedule,
+              callbacks=callbacks)
     draw_bar = wants_bar(progress)
 
     for cb in callbacks:
         cb.on_train_begin(run)
+    # Restored after on_train_begin, which starts each callback afresh.
+    for cb, state in restored:
+        cb.load_state_dict(state)
+    run.stop_training = run.stop_training or stopped
     for epoch in range(initial_epoch, epochs):
+        if run.stop_training:  # a resumed run that had already ended
+            break
         for cb in callbacks:
             cb.on_epoch_begin(run, epoch)
         started = time.perf_counter()
         lr = optimizer.lr
         bar = EpochBar(epoch, epochs, len(bounds)) if draw_bar else None
         try:
-            logs = _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every)
+            logs = _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
+                                first_step)
             if val_data is not None:
                 scores = evaluate(model, val_data, {"cost": "cost", **dict(metric_fns)},
                                   batch_size=max(batch_size, 256), cost=cost)
@@ -152,6 +209,10 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         history.append(epoch, logs)
         for cb in callbacks:
             cb.on_epoch_end(run, epoch, logs)
+        for cb in callbacks:
+            hook = getattr(cb, "on_checkpoint", None)  # callbacks written before the hook existed lack it
+            if hook is not None:
+                hook(run, epoch, logs)
         if run.stop_training:
             break
     for cb in callbacks:
@@ -159,13 +220,11 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     return history
 
 
-def _resume(resume, model, optimizer, schedule, initial_epoch, seed):
+def _resume(resume, model, optimizer, schedule, callbacks, backend, initial_epoch, seed):
+    """Check the checkpoint against everything it restores, then load it; the callback states to restore."""
     from .checkpoint import Checkpoint, CheckpointError, load
 
-    if isinstance(resume, Checkpoint):
-        ckpt = resume
-    else:
-        ckpt = load(resume, model, optimizer, schedule=schedule)
+    ckpt = resume if isinstance(resume, Checkpoint) else load(resume, backend=backend)
     if ckpt.epoch is None:
         raise CheckpointError(ckpt.path, "records no epoch to resume from; save it with gdbp.save(..., epoch=n)")
     if initial_epoch is not None and initial_epoch != ckpt.epoch:
@@ -173,10 +232,40 @@ def _resume(resume, model, optimizer, schedule, initial_epoch, seed):
             f"fit: initial_epoch={initial_epoch} but the checkpoint {ckpt.path!r} completed {ckpt.epoch} epochs; "
             "leave initial_epoch out to continue where it stopped"
         )
-    return ckpt.epoch, (seed if ckpt.shuffle_seed is None else ckpt.shuffle_seed)
+    restored, stopped = [], False
+    if ckpt.run_state is not None:
+        restored = _callback_states(ckpt, callbacks)
+        stopped = ckpt.run_state["stop_training"]
+        schedule = None  # restored with its LRSchedule callback
+    load(ckpt, model, optimizer, schedule=schedule)
+    return ckpt.epoch, (seed if ckpt.shuffle_seed is None else ckpt.shuffle_seed), restored, stopped
 
 
-def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every) -> dict:
+def _callback_states(ckpt, callbacks) -> list:
+    """(callback, state) for every stateful callback, each state checked; nothing changes."""
+    from .checkpoint import CheckpointError
+
+    saved = ckpt.run_state["callbacks"]
+    have = stateful(callbacks)
+    if set(saved) != set(have):
+        raise ValueError(
+            f"fit: the checkpoint {ckpt.path!r} holds the states of the callbacks {sorted(saved)}, this run has "
+            f"{sorted(have)}; resume with the same callbacks as the interrupted run, or start the callbacks "
+            f"afresh: gdbp.load(path, model, optimizer), then fit(..., initial_epoch={ckpt.epoch}, "
+            f"seed={ckpt.shuffle_seed})"
+        )
+    for key, cb in have.items():
+        check = getattr(cb, "check_state_dict", None)
+        if callable(check):
+            try:
+                check(saved[key])
+            except Exception as exc:  # the callback names what is wrong; the file is at fault
+                raise CheckpointError(ckpt.path, f"the state of callback {key} does not fit: {exc}") from exc
+    return [(cb, saved[key]) for key, cb in have.items()]
+
+
+def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
+                 first_step) -> dict:
     from ..descent import DivergenceError
 
     model, optimizer, cost = run.model, run.optimizer, run.cost
@@ -203,6 +292,8 @@ def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, 
         model.zero_grad()
         optimizer.zero_grad()
         pred = model(xb)
+        while first_step:
+            first_step.pop()(pred)
         c = cost(pred, yb)
         if not isinstance(c, Tensor) or c.size != 1:
             raise TypeError(
