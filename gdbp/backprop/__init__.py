@@ -4,10 +4,11 @@ from .custom import custom_vjp
 from .engine import Primitive, backprop, enable_grad, is_grad_enabled, no_grad, primitive, unbroadcast
 from .errors import GradRequirementError, GraphFreedError, InPlaceError, NotDifferentiableError, ShapeError
 from .functional import grad, value_and_grad, vjp
+from .graph import Graph, graph
 from .tensor import Tensor, tensor
 
 __all__ = [
-    "Primitive", "Tensor", "backprop", "custom_vjp", "enable_grad", "grad", "is_grad_enabled", "no_grad",
+    "Graph", "Primitive", "Tensor", "backprop", "custom_vjp", "enable_grad", "grad", "graph", "is_grad_enabled", "no_grad",
     "primitive", "tensor", "unbroadcast", "value_and_grad", "vjp",
     "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError", "ShapeError",
 ]
