@@ -7,6 +7,6 @@ with learning rates too small, good, too large and diverging, on a 1-D and a
 network walked node by node, every number checked.
 """
 
-from . import descent
+from . import backprop, descent
 
-__all__ = ["descent"]
+__all__ = ["backprop", "descent"]

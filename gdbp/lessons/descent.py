@@ -112,6 +112,11 @@ def run(out="runs/lessons", backend="numpy", stream=None, plot=True) -> DescentL
             "Along curvature c each step multiplies the distance to the minimum by 1-lr*c: the steps "
             f"shrink only while |1-lr*c| < 1 for every c, that is for lr < 2 / {max(curvatures):g} = {limit:g}.",
             "  ")
+        if len(curvatures) > 1:
+            flat, steep = min(curvatures), max(curvatures)
+            say(f"One rate serves every direction: the steepest curvature ({steep:g}) caps it below {limit:g}, "
+                f"and along the flattest ({flat:g}) a step then shrinks the distance by no better than "
+                f"1 - {limit:g} * {flat:g} = {1 - limit * flat:g}: the flat direction sets the pace.", "  ")
         runs = [_descend(spec["cost"], w0, star, lr, role, curvatures) for lr, role in spec["rates"]]
         _table(say, runs)
         lesson.costs[spec["name"]] = {"runs": runs, "curvatures": curvatures, "limit": limit}

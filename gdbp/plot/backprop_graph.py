@@ -24,8 +24,9 @@ def graph(g, *, values=True, gradients=True, precision=3, title=None, file=None)
     """Draw a :class:`gdbp.backprop.Graph`, the forward pass left to right.
 
     Each node shows its label (name, op), its shape and, with ``values``,
-    its value; each edge that carries a gradient shows it in red, labelled
-    with the gradient of the loss with respect to the value on that edge.
+    its value; each edge that carries a gradient shows it in red: the
+    gradient of the loss with respect to the value on that edge (written
+    ``dC/dW1 = ...`` where the loss is named C and the value W1).
 
     Parameters
     ----------
@@ -57,7 +58,7 @@ def graph(g, *, values=True, gradients=True, precision=3, title=None, file=None)
     row = _rows(g, column)
     width = max(column.values()) + 1
     height = max(row.values()) - min(row.values()) + 1
-    dx, dy = 2.35, 1.55
+    dx, dy = 2.5, 1.6
     fig = new_figure((max(6.0, width * dx), max(3.0, height * dy + (0.5 if title else 0.2))), file)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0 - (0.5 if title else 0.0) / fig.get_figheight()))
     ax.set_axis_off()
@@ -76,13 +77,18 @@ def graph(g, *, values=True, gradients=True, precision=3, title=None, file=None)
                               bbox=dict(boxstyle="round,pad=0.35", fc=FILL[n.kind], ec=EDGE[n.kind],
                                         ls="--" if n.kind == "constant" else "-", lw=1.2))
     extent = _box_extents(fig, ax, boxes)
+    loss = g.nodes[g.root].name or "loss"
     for e in g.edges:
         start, end = _clip(where[e.src], where[e.dst], extent[e.src]), _clip(where[e.dst], where[e.src], extent[e.dst])
         ax.annotate("", xy=end, xytext=start, zorder=2,
                     arrowprops=dict(arrowstyle="-|>", color=EDGE[g.nodes[e.src].kind], lw=1.2, mutation_scale=14,
                                     shrinkA=0, shrinkB=0, ls="--" if g.nodes[e.src].kind == "constant" else "-"))
         if gradients and e.grad is not None:
-            _gradient_label(ax, start, end, "grad " + _values(e.grad, precision))
+            src = g.nodes[e.src].name
+            what = f"d{loss}/d{src} =" if src else "grad"
+            # Between two boxes of one row there is room for a narrow label only: the values go under their name.
+            joint = "\n" if abs(start[1] - end[1]) < 1e-9 else " "
+            _gradient_label(ax, start, end, what + joint + _values(e.grad, precision))
     if title:
         fig.suptitle(title, fontsize=11)
     save(fig, file, dpi=110)
