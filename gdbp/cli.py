@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
 
     lesson = sub.add_parser(
-        "lesson", help="descent: learning rates too small, good, too large, diverging; backprop: a backward pass walked",
+        "lesson",
+        help="descent: learning rates too small, good, too large, diverging; backprop: a backward pass walked",
         description="The two ideas gdbp is named after, shown from real runs. descent: gradient descent with four "
                     "learning rates on a 1-D and a 2-D cost, a table and the paths drawn. backprop: a 2-2-1 network's "
                     "backward sweep node by node, every number checked, and its graph drawn with the gradients.")

@@ -11,7 +11,6 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import gdbp
 from gdbp import backends, cli
 from gdbp.descent import DivergenceError
 from gdbp.lessons import backprop as backprop_lesson
@@ -79,7 +78,8 @@ def test_the_descent_table_is_printed_from_the_runs(descent_run):
     sections = dict(zip(lesson.costs, text.split("\n2-D: ")))
     for name, found in lesson.costs.items():
         for r in found["runs"]:
-            row = re.search(rf"^\s+{r.lr:g}\s+{r.role}\s+(\S+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\d+)\s", sections[name], flags=re.M)
+            pattern = rf"^\s+{r.lr:g}\s+{r.role}\s+(\S+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\d+)\s"
+            row = re.search(pattern, sections[name], flags=re.M)
             assert row, f"no table row for lr={r.lr:g}"
             assert float(row.group(1)) == pytest.approx(r.factor, rel=1e-2)
             assert int(row.group(2)) == r.path.steps and int(row.group(5)) == r.overshoots

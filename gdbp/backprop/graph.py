@@ -308,7 +308,8 @@ class Graph:
 
     def __repr__(self):
         ops = sum(n.kind == "op" for n in self.nodes)
-        return f"Graph({len(self.nodes)} nodes ({ops} operations), {len(self.edges)} edges, loss {self.nodes[self.root].label})"
+        loss = self.nodes[self.root].label
+        return f"Graph({len(self.nodes)} nodes ({ops} operations), {len(self.edges)} edges, loss {loss})"
 
 
 def graph(loss: Tensor, names=None, gradients: bool = True, seed=None) -> Graph:

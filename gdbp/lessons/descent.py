@@ -110,7 +110,7 @@ def run(out="runs/lessons", backend="numpy", stream=None, plot=True) -> DescentL
             f"(gradient there: {_text(grad(spec['cost'])(star))}).")
         say(f"Its curvature (the Hessian's eigenvalues, from gdbp.grad of gdbp.grad): {_numbers(curvatures)}. "
             "Along curvature c each step multiplies the distance to the minimum by 1-lr*c: the steps "
-            f"shrink only while |1-lr*c| < 1 for every c, that is for lr < 2 / {max(curvatures):g} = {limit:g}.",
+            f"shrink only while |1-lr*c|<1 for every c, that is for lr < 2 / {max(curvatures):g} = {limit:g}.",
             "  ")
         if len(curvatures) > 1:
             flat, steep = min(curvatures), max(curvatures)
@@ -187,7 +187,7 @@ def _curvatures(cost, w):
 
 
 def _table(say, runs):
-    head = (f"  {'lr':>6}  {'rate is':<9}  {'|1-lr*c|':>10}  {'steps':>5}  {'final cost':>10}  "
+    head = (f"  {'lr':>6}  {'rate is':<9}  {'max|1-lr*c|':>11}  {'steps':>5}  {'final cost':>10}  "
             f"{'distance to min':>15}  {'overshoots':>10}  stopped because")
     say.raw(head)
     say.raw("  " + "-" * (len(head) + 12))
@@ -199,7 +199,7 @@ def _table(say, runs):
             "line_search": "the line search stalled",
             "diverged": "DivergenceError (caught)",
         }[p.stop]
-        say.raw(f"  {r.lr:>6g}  {r.role:<9}  {r.factor:>10.3g}  {p.steps:>5}  {p.cost[-1]:>10.3g}  "
+        say.raw(f"  {r.lr:>6g}  {r.role:<9}  {r.factor:>11.3g}  {p.steps:>5}  {p.cost[-1]:>10.3g}  "
                 f"{r.distance:>15.3g}  {r.overshoots:>10}  {why}")
     say()
     for r in runs:
@@ -209,7 +209,8 @@ def _table(say, runs):
 def _in_words(r) -> str:
     p = r.path
     if p.stop == "diverged":
-        return (f"lr={r.lr:g} ({r.role}): each step overshot further than the last (distance times {r.factor:g} per step); "
+        return (f"lr={r.lr:g} ({r.role}): each step overshot further than the last "
+                f"(distance times {r.factor:g} per step); "
                 f"DivergenceError at step {p.steps}: {r.error}")
     if p.stop == "tol" and r.overshoots > p.steps // 2:
         return (f"lr={r.lr:g} ({r.role}): overshot the minimum {r.overshoots} times, zigzagging in "
