@@ -21,6 +21,7 @@ from .backprop import (
 from . import nn
 from . import descent
 from . import train
+from . import plot
 from .train import load, save
 
 from ._version import __version__
@@ -29,5 +30,5 @@ __all__ = [
     "Backend", "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError",
     "ShapeError", "Tensor", "backends", "current", "custom_vjp", "enable_grad", "grad", "is_grad_enabled",
     "no_grad", "tensor", "transfer", "use", "value_and_grad", "vjp",
-    "train", "save", "load",
+    "train", "save", "load", "plot",
 ]

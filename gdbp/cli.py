@@ -1,4 +1,4 @@
-"""The command line: ``gdbp info | demo | check | bench`` (also ``python -m gdbp ...``)."""
+"""The command line: ``gdbp info | demo | check | bench | lesson`` (also ``python -m gdbp ...``)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,19 @@ def _check(args) -> int:
     from .check import run_check
 
     return run_check(args.backends)
+
+
+def _lesson(args) -> int:
+    if args.name == "descent":
+        from .lessons.descent import run
+    else:
+        from .lessons.backprop import run
+    try:
+        run(out=args.out, backend=args.backend)
+    except ImportError as exc:  # matplotlib missing: the lesson's text is printed, its pictures need it
+        print(f"gdbp lesson {args.name}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _bench(argv) -> int:
@@ -75,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="cross-check gradients between this machine's backends")
     check.add_argument("--backends", nargs="*", default=None, help="backends to check (default: all available)")
     check.set_defaults(run=_check)
+
+    lesson = sub.add_parser(
+        "lesson",
+        help="descent: learning rates too small, good, too large, diverging; backprop: a backward pass walked",
+        description="The two ideas gdbp is named after, shown from real runs. descent: gradient descent with four "
+                    "learning rates on a 1-D and a 2-D cost, a table and the paths drawn. backprop: a 2-2-1 network's "
+                    "backward sweep node by node, every number checked, and its graph drawn with the gradients.")
+    lesson.add_argument("name", choices=["descent", "backprop"], help="which lesson")
+    lesson.add_argument("--out", default="runs/lessons", help="folder for the PNGs (default: runs/lessons)")
+    lesson.add_argument("--backend", default="numpy", help="numpy, cupy, torch, ... (default: numpy; float64)")
+    lesson.set_defaults(run=_lesson)
 
     sub.add_parser("bench", help="run the benchmarks (from a source checkout; --help for its options)", add_help=False)
     return parser

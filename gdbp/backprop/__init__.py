@@ -13,6 +13,7 @@ from .custom import custom_vjp
 from .engine import Node
 from .errors import GradRequirementError, GraphFreedError, InPlaceError, NotDifferentiableError, ShapeError
 from .functional import grad, value_and_grad, vjp
+from .graph import Graph, graph
 from .mode import enable_grad, is_grad_enabled, no_grad
 from .namespace import namespace_for
 from .primitive import Primitive, defn, defprim
@@ -21,8 +22,8 @@ from .creation import tensor
 from .tensor import Tensor, make, unwrap
 
 __all__ = [
-    "Node", "Primitive", "Tensor", "backprop", "custom_vjp", "defn", "defprim", "enable_grad", "grad",
-    "is_grad_enabled", "make", "namespace_for", "no_grad", "ops", "tensor", "tree", "unbroadcast", "unwrap", "value_and_grad",
-    "vjp",
+    "Graph", "Node", "Primitive", "Tensor", "backprop", "custom_vjp", "defn", "defprim", "enable_grad", "grad",
+    "graph", "is_grad_enabled", "make", "namespace_for", "no_grad", "ops", "tensor", "tree", "unbroadcast",
+    "unwrap", "value_and_grad", "vjp",
     "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError", "ShapeError",
 ]

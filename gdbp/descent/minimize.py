@@ -4,7 +4,10 @@ The cost function is written against the array API standard and
 differentiated by :func:`gdbp.value_and_grad`; the steps are taken by the
 same optimizers that train networks. The loop stops at a point where the
 gradient (nearly) vanishes, or after ``max_steps``; a cost that becomes NaN
-or infinite stops it with :class:`DivergenceError`.
+or infinite stops it with :class:`DivergenceError`. With ``record=True`` the
+loop keeps its path (a :class:`DescentPath`): every point visited, its cost
+and gradient norm, and why it stopped; a diverging run attaches its path to
+the DivergenceError, so that the steps that led there can still be drawn.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .sgd import SGD
 from .transforms import global_norm
 from .validate import nonnegative
 
-__all__ = ["minimize", "MinimizeResult", "METHODS"]
+__all__ = ["minimize", "MinimizeResult", "DescentPath", "METHODS"]
 
 #: method name -> (optimizer class, its default options)
 METHODS = {
@@ -60,6 +63,8 @@ class MinimizeResult:
         Whether the gradient norm fell to ``tol`` or below.
     reason : str
         Why the loop stopped, in a sentence.
+    path : DescentPath or None
+        Every point visited, with ``record=True``; None otherwise.
     """
 
     w: Any = field(repr=False)
@@ -69,10 +74,65 @@ class MinimizeResult:
     grad_norm: float
     converged: bool
     reason: str
+    path: "DescentPath | None" = field(default=None, repr=False)
+
+
+@dataclass
+class DescentPath:
+    """The path of one :func:`minimize` run, kept with ``record=True``.
+
+    Attributes
+    ----------
+    w : list
+        The points visited, each shaped like w0 and in its library:
+        ``w[k]`` after k steps, from ``w[0] = w0``. A diverged run ends
+        with the point where the cost (or gradient) stopped being finite.
+    cost : list of float
+        ``cost[k]`` is the cost at ``w[k]`` (inf or nan last when the run diverged).
+    grad_norm : list of float
+        ``grad_norm[k]`` is the gradient's global Euclidean norm at ``w[k]``.
+    stop : {"tol", "max_steps", "line_search", "diverged"}
+        Why it stopped: the gradient norm fell to tol, the step budget ran
+        out, the line search found no step that decreases the cost, or the
+        cost or gradient became NaN or infinite (:class:`DivergenceError`).
+    reason : str
+        The same, in a sentence (for "diverged", the DivergenceError's message).
+    lr : float
+        The learning rate.
+    method : str
+        The update rule (``"gd"``, ``"adam"``...).
+    tol : float
+        The gradient-norm tolerance the run used.
+    """
+
+    w: list = field(repr=False)
+    cost: list = field(repr=False)
+    grad_norm: list = field(repr=False)
+    stop: str
+    reason: str
+    lr: float
+    method: str
+    tol: float
+
+    @property
+    def steps(self) -> int:
+        """How many steps were taken (``len(w) - 1``)."""
+        return len(self.w) - 1
+
+    @property
+    def converged(self) -> bool:
+        """Whether the run stopped because the gradient norm fell to tol."""
+        return self.stop == "tol"
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run stopped because the cost or gradient became NaN or infinite."""
+        return self.stop == "diverged"
 
 
 def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float = 1e-6,
-             max_steps: int = 1000, line_search: str | None = None, **method_options) -> MinimizeResult:
+             max_steps: int = 1000, line_search: str | None = None, record: bool = False,
+             **method_options) -> MinimizeResult:
     r"""Minimize ``cost(w)`` by gradient descent from ``w0``.
 
     Each step computes the cost and its gradient g at w, then moves by the
@@ -110,17 +170,25 @@ def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float
         Passed to the method's optimizer (e.g. ``momentum=0.5``, ``betas=(0.9, 0.99)``);
         with ``line_search="backtracking"``, ``sufficient_decrease`` (default
         1e-4) and ``shrink`` (default 0.5) instead.
+    record : bool
+        Keep the path (default False): ``result.path`` is a
+        :class:`DescentPath` holding a copy of every point visited, with its
+        cost and gradient norm, and why the run stopped. It costs one copy
+        of the weights per step.
 
     Returns
     -------
     MinimizeResult
-        ``w``, ``cost``, ``history``, ``steps``, ``grad_norm``, ``converged``, ``reason``.
+        ``w``, ``cost``, ``history``, ``steps``, ``grad_norm``, ``converged``,
+        ``reason``, and ``path`` (with ``record=True``).
 
     Raises
     ------
     DivergenceError
         The cost or its gradient became NaN or infinite: the message names
-        the step and suggests a smaller learning rate.
+        the step and suggests a smaller learning rate. With ``record=True``
+        its ``path`` attribute holds the :class:`DescentPath` up to and
+        including the point where it happened (``stop == "diverged"``).
     ValueError
         A hyperparameter is invalid (e.g. a negative or NaN learning rate),
         the method is unknown, or the cost is not finite at w0.
@@ -139,6 +207,8 @@ def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float
     >>> A = np.array([[3.0, 1.0], [1.0, 2.0]]); b = np.array([1.0, 1.0])
     >>> res = gdbp.descent.minimize(lambda w: 0.5 * w @ A @ w - b @ w, np.zeros(2), lr=0.3)
     >>> res.converged, res.w            # close to np.linalg.solve(A, b)
+    >>> res = gdbp.descent.minimize(lambda w: (w - 1.0) ** 2, np.asarray(-2.0), lr=0.3, record=True)
+    >>> res.path.stop, res.path.steps, res.path.w[:3]
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {sorted(METHODS)}")
@@ -147,6 +217,8 @@ def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float
     tol = nonnegative("tol", tol)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
         raise ValueError(f"invalid max_steps={max_steps!r}: it must be an integer >= 0")
+    if not isinstance(record, bool):
+        raise TypeError(f"invalid record={record!r}: pass True to keep the path, False (the default) not to")
     lr = nonnegative("lr", lr, what="learning rate")
 
     leaves, rebuild = tree.flatten(w0)
@@ -165,23 +237,35 @@ def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float
         optimizer = _make_optimizer(method, params, lr, method_options)
         take_step = _optimizer_step(optimizer)
 
+    path = DescentPath([], [], [], "max_steps", "", lr, method, tol) if record else None
     history = []
     for k in range(max_steps + 1):
         value, g = evaluate(rebuild([p.data for p in params]))
         grads = tree.flatten(g)[0]
         c = _host_float(value)
         gnorm = _host_float(global_norm(grads))
-        _check_finite(c, gnorm, k, lr, history)
+        if path is not None:
+            # A copy: the optimizers step the weights in place.
+            path.w.append(rebuild([xp.asarray(p.data, copy=True) for p in params]))
+            path.cost.append(c)
+            path.grad_norm.append(gnorm)
+        try:
+            _check_finite(c, gnorm, k, lr, history)
+        except DivergenceError as err:
+            if path is not None:
+                path.stop, path.reason = "diverged", str(err)
+                err.path = path
+            raise
         history.append(c)
         if gnorm <= tol:
             reason = (f"the gradient norm {gnorm:.3g} fell to tol={tol:g} or below after {k} steps: "
                       "a point where the gradient vanishes (a minimum) was reached")
-            return _result(params, rebuild, history, k, gnorm, True, reason)
+            return _result(params, rebuild, history, k, gnorm, True, reason, path, "tol")
         if k == max_steps:
             break
         failure = take_step(grads, c, gnorm)
         if failure:
-            return _result(params, rebuild, history, k, gnorm, False, failure)
+            return _result(params, rebuild, history, k, gnorm, False, failure, path, "line_search")
     reason = f"stopped after max_steps={max_steps} steps with the gradient norm {gnorm:.3g} still above tol={tol:g}"
     if len(history) > 1 and history[-1] > history[0]:
         reason += (f"; the cost grew from {history[0]:.4g} to {history[-1]:.4g}: the learning rate "
@@ -190,7 +274,7 @@ def minimize(cost: Callable, w0, method: str = "gd", lr: float = 0.1, tol: float
         reason += "; raise max_steps or lr, or try line_search='backtracking' or another method"
     else:
         reason += "; raise max_steps"
-    return _result(params, rebuild, history, max_steps, gnorm, False, reason)
+    return _result(params, rebuild, history, max_steps, gnorm, False, reason, path, "max_steps")
 
 
 # --- the two ways of stepping -------------------------------------------------------------
@@ -290,7 +374,9 @@ def _check_finite(c, gnorm, k, lr, history):
     raise DivergenceError(c, step=k, lr=lr)
 
 
-def _result(params, rebuild, history, steps, gnorm, converged, reason):
+def _result(params, rebuild, history, steps, gnorm, converged, reason, path=None, stop=None):
+    if path is not None:
+        path.stop, path.reason = stop, reason
     return MinimizeResult(
         w=rebuild([p.data for p in params]),
         cost=history[-1],
@@ -299,4 +385,5 @@ def _result(params, rebuild, history, steps, gnorm, converged, reason):
         grad_norm=gnorm,
         converged=converged,
         reason=reason,
+        path=path,
     )
