@@ -19,7 +19,7 @@ PACKAGE = Path(gdbp.__file__).resolve().parent
 
 #: package (or top-level module) of gdbp -> its layer
 LAYERS = {
-    "_version": 0, "backends": 0,
+    "_version": 0, "_validate": 0, "backends": 0,
     "backprop": 1,
     "descent": 2, "nn": 2, "testing": 2,
     "distributed": 3, "compile": 3, "plot": 3,

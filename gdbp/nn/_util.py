@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import operator
-
 from .. import backends
+from .._validate import integer
 from ..backprop import Tensor
 
 
 def size(who: str, name: str, value) -> int:
     """A layer's size argument as an int >= 0 (any integer: ``operator.index``), or an error naming it."""
-    if isinstance(value, bool):
-        raise TypeError(f"{who}: {name} must be an int >= 0, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{who}: {name} must be an int >= 0, got {type(value).__name__} {value!r}") from None
-    if n < 0:
-        raise ValueError(f"{who}: {name} must be an int >= 0, got {n}")
-    return n
+    return integer(name, value, who)
 
 
 def as_tensor(x):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import operator
 
 from .. import backends
+from .._validate import integer
 from ..backprop import ShapeError, Tensor, unwrap
 
 __all__ = ["whole", "positive_int", "model_backend", "check_array", "check_data", "check_finite",
@@ -14,18 +14,7 @@ __all__ = ["whole", "positive_int", "model_backend", "check_array", "check_data"
 
 
 
-def whole(name: str, value, where: str, low: int = 0) -> int:
-    """value as a Python int >= low: any integer (``operator.index``: int, NumPy integers), never a bool."""
-    what = "a positive int" if low == 1 else f"an int >= {low}"
-    if isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be {what}, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{where}: {name} must be {what}, got {type(value).__name__} {value!r}") from None
-    if n < low:
-        raise ValueError(f"{where}: {name} must be {what}, got {n}")
-    return n
+whole = integer  # value as a Python int >= low, never a bool (see gdbp._validate.integer)
 
 
 def positive_int(name: str, value, where: str) -> int:

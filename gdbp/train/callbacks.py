@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import backends
+from .._validate import integer
 
 __all__ = ["Callback", "Run", "EarlyStopping", "ModelCheckpoint", "BestCheckpoint", "LRSchedule", "stateful",
            "run_state"]
@@ -127,15 +127,10 @@ def _count(state: dict, key: str, who: str, optional: bool = False):
     value = state[key]
     if value is None and optional:
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"{who}: state {key!r} must be an int >= 0, got {value!r}")
     try:
-        n = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{who}: state {key!r} must be an int >= 0, got {value!r}") from None
-    if n < 0:
-        raise ValueError(f"{who}: state {key!r} must be an int >= 0, got {n}")
-    return n
+        return integer(f"state {key!r}", value, who)
+    except TypeError as exc:  # a malformed saved state is a bad value, whatever its type
+        raise ValueError(str(exc)) from None
 
 
 def _real(value, key: str, who: str) -> float:
@@ -210,14 +205,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_cost", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
                  restore_best: bool = True):
-        if isinstance(patience, bool):
-            raise TypeError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
-        try:
-            patience = operator.index(patience)
-        except TypeError:
-            raise TypeError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}") from None
-        if patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
+        patience = integer("patience", patience, "EarlyStopping")
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
         self.restore_best = restore_best
         self.on_train_begin(None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from ..plot._figure import matplotlib, new_figure, save
 
 __all__ = ["History", "plot_history"]
 
@@ -70,14 +70,6 @@ class History:
         return plot_history(self, path)
 
 
-def _matplotlib():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ImportError(f"plotting needs matplotlib ({exc}): pip install 'gdbp[plot]'") from None
-    return matplotlib
-
-
 def plot_history(history: History, path=None):
     """Draw a History: one panel for the cost, one per metric, training and validation curves.
 
@@ -101,23 +93,13 @@ def plot_history(history: History, path=None):
     ValueError
         The History is empty.
     """
-    _matplotlib()
+    matplotlib()
     if not history.epochs:
         raise ValueError("plot_history: the History is empty (no epoch was logged)")
     skip = {"lr", "seconds"}
     names = [k for k in history.keys() if not k.startswith("val_") and k not in skip]
     names += [k[4:] for k in history.keys() if k.startswith("val_") and k[4:] not in names]
-    size = (4.5 * len(names), 3.5)
-    if path is None:
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(figsize=size)
-    else:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=size)
-        FigureCanvasAgg(fig)
+    fig = new_figure((4.5 * len(names), 3.5), path)
     epochs = [e + 1 for e in history.epochs]
     for i, name in enumerate(names):
         ax = fig.add_subplot(1, len(names), i + 1)
@@ -130,8 +112,5 @@ def plot_history(history: History, path=None):
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
+    save(fig, path)
     return fig
