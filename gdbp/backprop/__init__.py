@@ -14,6 +14,7 @@ from .engine import Node
 from .errors import GradRequirementError, GraphFreedError, InPlaceError, NotDifferentiableError, ShapeError
 from .functional import grad, value_and_grad, vjp
 from .graph import Graph, graph
+from .hooks import on_grad_ready
 from .mode import enable_grad, is_grad_enabled, no_grad
 from .namespace import namespace_for
 from .primitive import Primitive, defn, defprim
@@ -23,7 +24,7 @@ from .tensor import Tensor, make, unwrap
 
 __all__ = [
     "Graph", "Node", "Primitive", "Tensor", "backprop", "custom_vjp", "defn", "defprim", "enable_grad", "grad",
-    "graph", "is_grad_enabled", "make", "namespace_for", "no_grad", "ops", "tensor", "tree", "unbroadcast",
+    "graph", "is_grad_enabled", "make", "namespace_for", "no_grad", "on_grad_ready", "ops", "tensor", "tree", "unbroadcast",
     "unwrap", "value_and_grad", "vjp",
     "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError", "ShapeError",
 ]

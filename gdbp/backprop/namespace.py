@@ -14,7 +14,7 @@ import math
 
 from .. import backends
 from . import ops
-from .primitive import NAMESPACE, Primitive
+from .primitive import NAMESPACE, Primitive, extensions
 from .tensor import Tensor, make, unwrap
 
 __all__ = ["ArrayNamespace", "namespace_for", "DIFFERENTIABLE", "PASS_THROUGH", "TapeKernels"]
@@ -164,12 +164,15 @@ class ArrayNamespace:
 
 # The registry's functions, as the namespace's: one registry, read here and by gdbp.backprop.ops.
 for _name, _fn in NAMESPACE.items():
-    setattr(ArrayNamespace, _name, staticmethod(_fn))
+    if "." not in _name:
+        setattr(ArrayNamespace, _name, staticmethod(_fn))
+for _name, _extension in extensions(NAMESPACE).items():  # xp.linalg, xp.fft
+    setattr(ArrayNamespace, _name, _extension)
 
 #: The namespace's functions without a gradient rule, which the backend runs.
-PASS_THROUGH = tuple(n for n, f in NAMESPACE.items() if isinstance(f, Primitive) and f.no_gradient)
+PASS_THROUGH = tuple(n for n, f in NAMESPACE.items() if isinstance(f, Primitive) and f.no_gradient and "." not in n)
 #: The rest: differentiable, or with outputs that carry no gradient (comparisons, floor...).
-DIFFERENTIABLE = tuple(n for n in NAMESPACE if n not in PASS_THROUGH)
+DIFFERENTIABLE = tuple(n for n in NAMESPACE if n not in PASS_THROUGH and "." not in n)
 
 _namespaces: dict = {}
 

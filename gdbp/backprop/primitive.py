@@ -27,7 +27,7 @@ import inspect
 from typing import Callable
 
 __all__ = ["Primitive", "OPS", "NAMESPACE", "defprim", "defn", "unary", "binary", "no_grad_op", "no_gradient",
-           "axes"]
+           "axes", "Extension", "extensions"]
 
 #: Every public op by name: primitives and functions composed from them (what ``gdbp.backprop.ops`` holds).
 OPS: dict[str, Callable] = {}
@@ -210,6 +210,28 @@ def no_gradient(name: str, forward, **flags) -> Primitive:
         )
 
     return defprim(name, forward, vjp_all=refuse, multiple=True, no_gradient=True, **flags)
+
+
+class Extension:
+    """The functions of one extension of the standard (``xp.linalg``, ``xp.fft``), as attributes."""
+
+    def __init__(self, name: str, functions: dict):
+        self.__name__ = name
+        for fn_name, fn in functions.items():
+            setattr(self, fn_name, fn)
+
+    def __repr__(self):
+        return f"<gdbp extension {self.__name__}>"
+
+
+def extensions(registry: dict) -> dict:
+    """name -> :class:`Extension` for the registry's dotted names (``"linalg.solve"`` goes in ``linalg``)."""
+    grouped: dict = {}
+    for name, fn in registry.items():
+        if "." in name:
+            ext, fn_name = name.split(".", 1)
+            grouped.setdefault(ext, {})[fn_name] = fn
+    return {ext: Extension(ext, fns) for ext, fns in grouped.items()}
 
 
 def axes(axis, ndim: int) -> tuple:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from .. import backends
 from .engine import Cotangents, Node, recorded_outputs
 from .errors import GraphFreedError, InPlaceError, NotDifferentiableError
+from . import hooks
+from .mode import GradMode
 from .mode import state as _mode
 from .tensor import Tensor, make
 
@@ -121,6 +123,8 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
                 wanted.add(node)
 
     lent = set()  # the leaves' lent buffers the rules wrote gradients into: gdbp's own memory
+    handed = {id(s) for s in seeds}  # arrays that must not be handed out (again): the caller's seeds
+    remaining = _hooked_contributions(order) if targets is None and hooks.any_hooks() else None
     previous_mode = _mode.grad_enabled
     _mode.grad_enabled = create_graph  # the VJPs record a graph only when one is asked for
     try:
@@ -128,20 +132,20 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
             if wanted is not None and node not in wanted:
                 continue
             g = grads.pop(node, None)
-            if g is None:
-                continue
-            if node in target_nodes:
-                found[node] = g
-            _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent)
-            if not retain_graph:
-                # Free everything the node saved (residuals in kw too: a kept loss must not pin them).
-                node.args = None
-                node.ans = None
-                node.kw = None
+            if g is not None:
+                if node in target_nodes:
+                    found[node] = g
+                _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent)
+                if not retain_graph:
+                    # Free everything the node saved (residuals in kw too: a kept loss must not pin them).
+                    node.args = None
+                    node.ans = None
+                    node.kw = None
+            if remaining:
+                _finish_ready_leaves(node, remaining, leaf_grads, handed, lent)
     finally:
         _mode.grad_enabled = previous_mode
 
-    handed = {id(s) for s in seeds}  # arrays that must not be handed out (again): the caller's seeds
     if targets is not None:
         out = []
         for t in targets:
@@ -150,11 +154,41 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
             out.append(None if g is None else _own(g, t._backend, handed, lent))
         return out
     for leaf, g in leaf_grads.items():
-        g = _own(g, leaf._backend, handed, lent)
-        if not isinstance(g, Tensor):
-            g = make(g, leaf._backend)
-        leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
+        _give(leaf, g, handed, lent)
     return None
+
+
+def _hooked_contributions(order) -> dict:
+    """leaf -> how many (node, argument) places of the sweep feed it, for the leaves that have grad hooks."""
+    remaining = {}
+    for node in order:
+        for p in node.parents:
+            if p is not None and type(p) is not Node and hooks.hooks_of(p):
+                remaining[p] = remaining.get(p, 0) + 1
+    return remaining
+
+
+def _finish_ready_leaves(node, remaining, leaf_grads, handed, lent) -> None:
+    """After a node: give each hooked leaf it completed its gradient, and run the leaf's hooks."""
+    for p in node.parents:
+        if p in remaining:
+            remaining[p] -= 1
+            if remaining[p] == 0:
+                del remaining[p]
+                g = leaf_grads.pop(p, None)
+                if g is not None:
+                    _give(p, g, handed, lent)
+                with GradMode(False):
+                    for hook in list(hooks.hooks_of(p)):
+                        hook(p)
+
+
+def _give(leaf, g, handed, lent) -> None:
+    """Set (or add to) a leaf's .grad: the sweep's result for it, as an array of its own."""
+    g = _own(g, leaf._backend, handed, lent)
+    if not isinstance(g, Tensor):
+        g = make(g, leaf._backend)
+    leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
 
 
 def _own(g, backend, handed: set, lent: set):

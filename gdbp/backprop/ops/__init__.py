@@ -3,24 +3,26 @@
 Each module below defines its ops in one place and registers them
 (:data:`gdbp.backprop.primitive.OPS`); this package exposes the registry
 under the ops' names: ``ops.add`` is ``OPS["add"]``, the primitive ``add_p``
-of :mod:`.elementwise`.
+of :mod:`.elementwise`. An extension's ops (registered as ``"linalg.solve"``)
+are the attributes of its own object: ``ops.linalg.solve``.
 """
 
-from ..primitive import OPS
+from ..primitive import OPS, Extension, extensions
 from . import (  # noqa: F401  (importing a module registers its ops)
     conversion,
     elementwise,
     error_function,
     indexing,
-    linalg,
     manipulation,
+    products,
     reductions,
     searching,
     special,
 )
 
-_modules = {"conversion", "elementwise", "error_function", "indexing", "linalg", "manipulation", "reductions",
+_modules = {"conversion", "elementwise", "error_function", "indexing", "manipulation", "products", "reductions",
             "searching", "special"}
-assert not _modules & set(OPS), "an op is named like a module of gdbp.backprop.ops"
-globals().update(OPS)
-__all__ = sorted(OPS)
+assert not _modules & (set(OPS) | set(extensions(OPS))), "an op is named like a module of gdbp.backprop.ops"
+globals().update({name: fn for name, fn in OPS.items() if "." not in name})
+globals().update(extensions(OPS))
+__all__ = sorted(name for name in OPS if "." not in name) + sorted(extensions(OPS))

@@ -1,4 +1,4 @@
-"""Linear algebra: matmul as the primitive; tensordot and vecdot composed from it."""
+"""Products: matmul as the primitive; tensordot and vecdot composed from it."""
 
 from __future__ import annotations
 
