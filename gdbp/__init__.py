@@ -22,6 +22,8 @@ from . import nn
 from . import descent
 from . import train
 from . import plot
+from .compile import CompileError, Compiled
+from .compile import compile  # noqa: E402  (the function: gdbp.compile(fn); the package is gdbp.compile's home)
 from .train import load, save
 
 from ._version import __version__
@@ -30,5 +32,5 @@ __all__ = [
     "Backend", "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError",
     "ShapeError", "Tensor", "backends", "current", "custom_vjp", "enable_grad", "grad", "is_grad_enabled",
     "no_grad", "tensor", "transfer", "use", "value_and_grad", "vjp",
-    "train", "save", "load", "plot",
+    "train", "save", "load", "plot", "compile", "Compiled", "CompileError",
 ]

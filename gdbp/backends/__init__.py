@@ -19,7 +19,7 @@ from ._cupy import probe_cuda
 from ._default import current, use
 from ._host import first_not_finite, out_of_range, permutation, to_numpy_contiguous
 from ._info import probe, report
-from ._kernels import Kernels, isdtype, kernels, register_kernels
+from ._kernels import UNKNOWN, Kernels, isdtype, kernels, register_kernels
 from ._random import HostGenerator, device_rng, host_rng
 from ._resolve import auto, resolve
 
@@ -30,6 +30,7 @@ __all__ = [
     "BackendUnavailableError",
     "HostGenerator",
     "Kernels",
+    "UNKNOWN",
     "ShapeError",
     "auto",
     "backend_of",

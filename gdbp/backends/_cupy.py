@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._backend import INSTALL_HINTS, Backend, BackendUnavailableError, import_library, intern
-from ._kernels import Kernels, library_kernels
+from ._kernels import UNKNOWN, Kernels, library_kernels
 from ._scatter import as_key, assign_selected, has_int_array
 
 __all__ = ["CupyKernels", "cupy_backend", "probe_cuda"]
@@ -34,8 +34,10 @@ class CupyKernels(Kernels):
 
         self._cp = cupy
 
-    def owns(self, a) -> bool:
-        return a.base is None
+    def memory_of(self, a):
+        if a.base is None:
+            return None
+        return UNKNOWN if 0 in a.strides else a.base  # a broadcast view repeats elements
 
     def scatter_add(self, g, key, shape):
         key = as_key(key)

@@ -16,7 +16,10 @@ import numpy
 
 from ._scatter import generic_scatter_add
 
-__all__ = ["Kernels", "kernels", "register_kernels", "library_kernels", "isdtype"]
+__all__ = ["Kernels", "kernels", "register_kernels", "library_kernels", "isdtype", "UNKNOWN"]
+
+#: What :meth:`Kernels.memory_of` says when it cannot tell whose memory an array uses.
+UNKNOWN = object()
 
 
 class Kernels:
@@ -35,9 +38,34 @@ class Kernels:
         another array) and ``matmul_into`` / ``sum_into`` write into it. Generic: never."""
         return False
 
-    def owns(self, a) -> bool:
-        """Whether a owns its memory and may be written in place (not a view). Generic: unknown, so no."""
+    def transposed(self, a) -> bool:
+        """Whether a is a matrix laid out column by column (the transpose of a row-major one). Generic: no."""
         return False
+
+    def same_layout(self, a, like) -> bool:
+        """Whether a is laid out in memory as ``like`` is (so that elementwise work between them is contiguous)."""
+        return True
+
+    def copy_like(self, a, like=None):
+        """A copy of a (laid out as ``like`` where the library can)."""
+        return self.xp.asarray(a, copy=True)
+
+    def into(self, name: str):
+        """The library's function for the op ``name`` that writes into ``out=`` (``f(*args, out=buf)``), or None.
+
+        gdbp.compile's plans write the values they recompute at every replay
+        into buffers they keep. Generic: none (arrays may not be writable).
+        """
+        return None
+
+    def memory_of(self, a):
+        """Whose memory a uses: None (its own), the array a is a writeable view of, or UNKNOWN.
+
+        The sweep hands a gradient out as it is when it has memory of its own
+        (or views memory no other gradient has): a leaf can then write it in
+        place without changing another. Generic: the library cannot tell.
+        """
+        return UNKNOWN
 
     def matmul_into(self, a, b, out):
         """``a @ b``, written into ``out`` where the library can (the generic version allocates)."""
@@ -60,6 +88,11 @@ class Kernels:
     def relu_grad(self, g, ans):
         """g where ans > 0, else 0 (relu's VJP, from its output)."""
         return g * self.xp.astype(ans > 0, g.dtype)
+
+    def maximum_grad(self, g, x, y):
+        """g [x > y] + g [x == y] / 2: the gradient of maximum(x, y) for x (ties split evenly)."""
+        xp = self.xp
+        return g * (xp.astype(x > y, g.dtype) + 0.5 * xp.astype(x == y, g.dtype))
 
     def softmax_xent(self, logits, labels, smoothing=0.0):
         """Per-row cross-entropy of softmax(logits) against integer labels, and the softmax.

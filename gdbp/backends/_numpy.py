@@ -10,10 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import Backend, import_library, intern
-from ._kernels import Kernels, library_kernels
+from ._kernels import UNKNOWN, Kernels, library_kernels
 from ._scatter import as_key, assign_selected, has_int_array
 
 __all__ = ["NumpyKernels", "numpy_backend"]
+
+
+# The ops whose NumPy function writes into out=: elementwise ufuncs, and matmul.
+INTO = {name: getattr(np, fn) for name, fn in {
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide", "negative": "negative",
+    "positive": "positive", "abs": "absolute", "square": "square", "sqrt": "sqrt", "reciprocal": "reciprocal",
+    "pow": "power", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p", "log2": "log2",
+    "log10": "log10", "logaddexp": "logaddexp", "maximum": "maximum", "minimum": "minimum", "sin": "sin",
+    "cos": "cos", "tan": "tan", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "matmul": "matmul",
+}.items()}
 
 
 class NumpyKernels(Kernels):
@@ -24,8 +34,26 @@ class NumpyKernels(Kernels):
             return np.dot(a, b)
         return a @ b
 
-    def owns(self, a) -> bool:
-        return a.base is None  # not a view (every array the sweep makes is writeable)
+    def into(self, name: str):
+        return INTO.get(name)
+
+    def transposed(self, a) -> bool:
+        return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+    def same_layout(self, a, like) -> bool:
+        return a.flags.c_contiguous or not like.flags.c_contiguous
+
+    def copy_like(self, a, like=None):
+        out = np.empty_like(a if like is None or like.shape != a.shape else like)
+        out[...] = a
+        return out
+
+    def memory_of(self, a):
+        base = a.base
+        if base is None:
+            return None  # not a view
+        # A writeable view (a transpose) of an array that owns its memory; a broadcast is read-only.
+        return base if a.flags.writeable and base.base is None else UNKNOWN
 
     def reusable(self, a) -> bool:
         return a.base is None and a.flags.c_contiguous and a.flags.writeable
@@ -53,6 +81,14 @@ class NumpyKernels(Kernels):
     def relu_grad(self, g, ans):
         # NumPy multiplies by a boolean mask inside the ufunc loop: no float copy of the mask.
         return np.multiply(g, ans > 0)
+
+    def maximum_grad(self, g, x, y):
+        # One pass for the common case; the ties (rare, but exact at relu's kink) only where there are any.
+        out = np.multiply(g, x > y)
+        ties = x == y
+        if ties.any():
+            out = out + np.multiply(g, ties) * 0.5
+        return out
 
     def pick(self, a, labels):
         if a.ndim != 2:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from ._backend import Backend, BackendUnavailableError, import_library, intern
-from ._kernels import Kernels, library_kernels
+from ._kernels import UNKNOWN, Kernels, library_kernels
 from ._scatter import as_key, assign_selected, has_int_array
 
 __all__ = ["TorchKernels", "torch_backend"]
 
 
 class TorchKernels(Kernels):
-    def owns(self, a) -> bool:
-        return a._base is None  # torch marks a view (expand, reshape, slicing) by its base
+    def memory_of(self, a):
+        if a._base is None:  # torch marks a view (expand, reshape, slicing) by its base
+            return None
+        return UNKNOWN if 0 in a.stride() else a._base  # an expanded view repeats elements
 
     def scatter_add(self, g, key, shape):
         key = as_key(key)

@@ -8,7 +8,7 @@ array namespace), :mod:`.functional` (grad, value_and_grad, vjp).
 """
 
 from . import tensor as _tensor  # noqa: F401  (first: the engine and the ops build on Tensor)
-from . import ops, tree
+from . import ops, trace, tree
 from .custom import custom_vjp
 from .engine import Node
 from .errors import GradRequirementError, GraphFreedError, InPlaceError, NotDifferentiableError, ShapeError
@@ -24,7 +24,7 @@ from .tensor import Tensor, make, unwrap
 
 __all__ = [
     "Graph", "Node", "Primitive", "Tensor", "backprop", "custom_vjp", "defn", "defprim", "enable_grad", "grad",
-    "graph", "is_grad_enabled", "make", "namespace_for", "no_grad", "on_grad_ready", "ops", "tensor", "tree", "unbroadcast",
+    "graph", "is_grad_enabled", "make", "namespace_for", "no_grad", "on_grad_ready", "ops", "tensor", "trace", "tree", "unbroadcast",
     "unwrap", "value_and_grad", "vjp",
     "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError", "ShapeError",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import backends
 from .errors import ShapeError
+from . import trace as _trace
 from .mode import state as _mode
 from .tensor import Tensor, make, unwrap
 
@@ -114,16 +115,17 @@ def apply(prim, args: tuple, kw: dict):
             ans, res = ans
         if prim.moves:
             out_backend = backends.backend_of(ans)
-    if type(ans) is not out_backend.array_type:
+    fixed = type(ans) is not out_backend.array_type
+    if fixed:
         ans = out_backend.xp.asarray(ans)  # NumPy gives scalars, not 0-d arrays, for some results
     out = make(ans, out_backend)
     if prim.view and isinstance(args[0], Tensor):
         out._vc = args[0]._version_counter()
     if record:
-        if res is not None:
-            kw = dict(kw, res=res)
-        out._node = _record(prim, args, raw, kw, ans, backend, out)
+        out._node = _record(prim, args, raw, kw if res is None else dict(kw, res=res), ans, backend, out)
         out._rg = True
+    if _trace.tracing:
+        _traced(prim, raw, kw, res, out, backend, fixed)
     return out
 
 
@@ -169,10 +171,21 @@ def _apply_many(prim, args, raw, kw, ans, backend, record):
                     o._node = output_node(node, i)
                     o._rg = True
     if single:
-        return outs[0]
-    if hasattr(ans, "_fields"):  # a named tuple (EighResult, UniqueAllResult...) keeps its type
-        return type(ans)(*outs)
-    return tuple(outs)
+        result = outs[0]
+    elif hasattr(ans, "_fields"):  # a named tuple (EighResult, UniqueAllResult...) keeps its type
+        result = type(ans)(*outs)
+    else:
+        result = tuple(outs)
+    if _trace.tracing:
+        _traced(prim, raw, kw, None, result, backend, True)
+    return result
+
+
+def _traced(prim, raw, kw, res, out, backend, fixed) -> None:
+    """Tell this thread's tracer (gdbp.compile), if any, that prim ran."""
+    t = _trace.tracer()
+    if t is not None:
+        t.applied(prim, raw, kw, res, out, backend, fixed)
 
 
 def output_node(node: Node, i: int) -> Node:

@@ -14,7 +14,9 @@ import math
 
 from .. import backends
 from . import ops
-from .primitive import NAMESPACE, Primitive, extensions
+from .mode import is_grad_enabled
+from .primitive import NAMESPACE, Primitive, defprim, extensions
+from . import trace
 from .tensor import Tensor, make, unwrap
 
 __all__ = ["ArrayNamespace", "namespace_for", "DIFFERENTIABLE", "PASS_THROUGH", "TapeKernels"]
@@ -25,13 +27,38 @@ DTYPES = (
 )
 
 
+#: A backend kernel as one step: while gdbp.compile traces a backward pass (no graph recorded), a rule's
+#: fast path is one primitive of the plan rather than the generic composition. It has no gradient.
+kernel_p = defprim("kernel", lambda xp, *args, name: getattr(backends.kernels(xp), name)(*args),
+                   differentiable=False, public=False)
+
+
 class TapeKernels(backends.Kernels):
     """The kernels of gdbp's namespace: the generic versions, on Tensors, so that they are recorded.
 
     A gradient rule calls ``kernels(xp)``; on a recorded backward pass ``xp``
     is this namespace, and what the standard lacks is done by recorded
     primitives, so that the rule's own graph can be differentiated again.
+    While gdbp.compile traces without recording a graph, the backend's fast
+    paths run instead, each as one primitive (:data:`kernel_p`).
     """
+
+    def transposed(self, a) -> bool:
+        return backends.kernels(self.xp.backend.xp).transposed(unwrap(a))
+
+    def matmul(self, a, b):
+        return super().matmul(a, b) if is_grad_enabled() else kernel_p(a, b, name="matmul")
+
+    def relu_grad(self, g, ans):
+        return super().relu_grad(g, ans) if is_grad_enabled() else kernel_p(g, ans, name="relu_grad")
+
+    def maximum_grad(self, g, x, y):
+        return super().maximum_grad(g, x, y) if is_grad_enabled() else kernel_p(g, x, y, name="maximum_grad")
+
+    def minus_onehot(self, p, labels, weight=1.0):
+        if is_grad_enabled():
+            return super().minus_onehot(p, labels, weight)
+        return kernel_p(p, labels, weight, name="minus_onehot")
 
     def scatter_add(self, g, key, shape):
         return ops.index_add(g, key=key, shape=shape)
@@ -80,6 +107,10 @@ class ArrayNamespace:
     def _new(self, array):
         return make(array, backends.backend_of(array) or self.backend)
 
+    def _create(self, fn, *args, **kw):
+        """A new array from a creation function, as a Tensor (made again at each replay of gdbp.compile)."""
+        return self._new(trace.external(fn, *args, **kw))
+
     def _device(self, device):
         return self.backend.device if device is None else device
 
@@ -90,43 +121,43 @@ class ArrayNamespace:
             if copy:
                 return ops.positive(obj)
             return obj
-        return self._new(self._xp.asarray(obj, dtype=dtype, device=self._device(device), copy=copy))
+        return self._create(self._xp.asarray, obj, dtype=dtype, device=self._device(device), copy=copy)
 
     def zeros(self, shape, *, dtype=None, device=None):
-        return self._new(self._xp.zeros(shape, dtype=dtype, device=self._device(device)))
+        return self._create(self._xp.zeros, shape, dtype=dtype, device=self._device(device))
 
     def ones(self, shape, *, dtype=None, device=None):
-        return self._new(self._xp.ones(shape, dtype=dtype, device=self._device(device)))
+        return self._create(self._xp.ones, shape, dtype=dtype, device=self._device(device))
 
     def empty(self, shape, *, dtype=None, device=None):
-        return self._new(self._xp.empty(shape, dtype=dtype, device=self._device(device)))
+        return self._create(self._xp.empty, shape, dtype=dtype, device=self._device(device))
 
     def full(self, shape, fill_value, *, dtype=None, device=None):
-        return self._new(self._xp.full(shape, unwrap(fill_value), dtype=dtype, device=self._device(device)))
+        return self._create(self._xp.full, shape, unwrap(fill_value), dtype=dtype, device=self._device(device))
 
     def zeros_like(self, x, /, *, dtype=None, device=None):
-        return self._new(self._xp.zeros_like(unwrap(x), dtype=dtype, device=device))
+        return self._create(self._xp.zeros_like, unwrap(x), dtype=dtype, device=device)
 
     def ones_like(self, x, /, *, dtype=None, device=None):
-        return self._new(self._xp.ones_like(unwrap(x), dtype=dtype, device=device))
+        return self._create(self._xp.ones_like, unwrap(x), dtype=dtype, device=device)
 
     def empty_like(self, x, /, *, dtype=None, device=None):
-        return self._new(self._xp.empty_like(unwrap(x), dtype=dtype, device=device))
+        return self._create(self._xp.empty_like, unwrap(x), dtype=dtype, device=device)
 
     def full_like(self, x, /, fill_value, *, dtype=None, device=None):
-        return self._new(self._xp.full_like(unwrap(x), unwrap(fill_value), dtype=dtype, device=device))
+        return self._create(self._xp.full_like, unwrap(x), unwrap(fill_value), dtype=dtype, device=device)
 
     def arange(self, start, /, stop=None, step=1, *, dtype=None, device=None):
-        return self._new(self._xp.arange(start, stop, step, dtype=dtype, device=self._device(device)))
+        return self._create(self._xp.arange, start, stop, step, dtype=dtype, device=self._device(device))
 
     def linspace(self, start, stop, /, num, *, dtype=None, device=None, endpoint=True):
-        return self._new(self._xp.linspace(start, stop, num, dtype=dtype, device=self._device(device), endpoint=endpoint))
+        return self._create(self._xp.linspace, start, stop, num, dtype=dtype, device=self._device(device), endpoint=endpoint)
 
     def eye(self, n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
-        return self._new(self._xp.eye(n_rows, n_cols, k=k, dtype=dtype, device=self._device(device)))
+        return self._create(self._xp.eye, n_rows, n_cols, k=k, dtype=dtype, device=self._device(device))
 
     def from_dlpack(self, x, /, *, device=None, copy=None):
-        return self._new(self._xp.from_dlpack(unwrap(x)))
+        return self._create(self._xp.from_dlpack, unwrap(x))
 
     def meshgrid(self, *arrays, indexing="xy"):
         """Coordinate grids, as broadcasts of reshaped inputs (differentiable)."""

@@ -9,9 +9,11 @@ more than once add up; saved values are freed as the sweep passes them.
 from __future__ import annotations
 
 from .. import backends
+from ..backends import UNKNOWN
 from .engine import Cotangents, Node, recorded_outputs
 from .errors import GraphFreedError, InPlaceError, NotDifferentiableError
 from . import hooks
+from . import trace as _trace
 from .mode import GradMode
 from .mode import state as _mode
 from .tensor import Tensor, make
@@ -125,6 +127,9 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
     lent = set()  # the leaves' lent buffers the rules wrote gradients into: gdbp's own memory
     handed = {id(s) for s in seeds}  # arrays that must not be handed out (again): the caller's seeds
     remaining = _hooked_contributions(order) if targets is None and hooks.any_hooks() else None
+    # While gdbp.compile traces, the rules run on Tensors (as for create_graph, without recording a
+    # graph), so that every operation of the backward pass is a primitive the tracer sees.
+    traced = _trace.tracing and _trace.tracer() is not None
     previous_mode = _mode.grad_enabled
     _mode.grad_enabled = create_graph  # the VJPs record a graph only when one is asked for
     try:
@@ -135,7 +140,7 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
             if g is not None:
                 if node in target_nodes:
                     found[node] = g
-                _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent)
+                _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent, traced)
                 if not retain_graph:
                     # Free everything the node saved (residuals in kw too: a kept loss must not pin them).
                     node.args = None
@@ -151,10 +156,10 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
         for t in targets:
             key = t._node if t._node is not None else t
             g = found.get(key) if type(key) is Node else leaf_grads.get(key)
-            out.append(None if g is None else _own(g, t._backend, handed, lent))
+            out.append(None if g is None else _own(g, t._backend, handed, lent, traced, t.data))
         return out
     for leaf, g in leaf_grads.items():
-        _give(leaf, g, handed, lent)
+        _give(leaf, g, handed, lent, traced)
     return None
 
 
@@ -177,38 +182,49 @@ def _finish_ready_leaves(node, remaining, leaf_grads, handed, lent) -> None:
                 del remaining[p]
                 g = leaf_grads.pop(p, None)
                 if g is not None:
-                    _give(p, g, handed, lent)
+                    _give(p, g, handed, lent, False)
                 with GradMode(False):
                     for hook in list(hooks.hooks_of(p)):
                         hook(p)
 
 
-def _give(leaf, g, handed, lent) -> None:
+def _give(leaf, g, handed, lent, traced) -> None:
     """Set (or add to) a leaf's .grad: the sweep's result for it, as an array of its own."""
-    g = _own(g, leaf._backend, handed, lent)
+    g = _own(g, leaf._backend, handed, lent, traced, leaf.data)
     if not isinstance(g, Tensor):
         g = make(g, leaf._backend)
     leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
+    if traced:  # a replay sets (or adds to) the leaf's gradient as this did
+        _trace.tracer().grad(leaf, g.data, leaf.grad.data)
 
 
-def _own(g, backend, handed: set, lent: set):
+def _own(g, backend, handed: set, lent: set, traced: bool = False, like=None):
     """g as a gradient of its own: every gradient handed out is its own writable array, as PyTorch's are.
 
     A rule may pass ``g`` on unchanged (add), or as a view (a broadcast, a
     reshape): one array would then reach two leaves, or the caller's seed
     would come back as a gradient. Such a gradient is copied; one the sweep
     made (a product, a sum, a lent buffer written in place) is handed over
-    as it is, so a training step pays no copy.
+    as it is, so a training step pays no copy. It also gets the memory layout
+    of the array it is the gradient of (``like``), as PyTorch's do: ``x @ W.T``
+    gives W a transposed gradient, and an update ``W -= lr * g`` across two
+    layouts would stride through memory.
     """
     if isinstance(g, Tensor):
         if g._rg:
             return g  # a recorded gradient (create_graph): its graph is the point
         g = g.data
     key = id(g)
-    if key in handed or (key not in lent and not backend.kernels.owns(g)):
-        g = backend.xp.asarray(g, copy=True)
-        key = id(g)
+    kernels = backend.kernels
+    memory = None if key in lent else kernels.memory_of(g)
+    shared = memory is UNKNOWN or (memory is not None and id(memory) in handed)
+    if key in handed or shared or (like is not None and not kernels.same_layout(g, like)):
+        # While gdbp.compile traces, the copy is a step of the plan.
+        g = kernel_p(make(g, backend), like, name="copy_like").data if traced else kernels.copy_like(g, like)
+        key, memory = id(g), None
     handed.add(key)
+    if memory is not None:
+        handed.add(id(memory))  # a second gradient in the same memory is copied
     return g
 
 
@@ -219,7 +235,7 @@ def _accumulate(old, g):
     return make(old.data + g.data, old._backend)
 
 
-def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent):
+def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent, traced=False):
     """Pull g back through one node and add the results into its parents' gradients."""
     prim = node.prim
     args = node.args
@@ -240,7 +256,7 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent):
     backend = node.backend
     ans = node.ans
     parents = node.parents
-    if create_graph:
+    if create_graph or traced:
         xp = namespace_for(backend)
         args = [_saved_tensor(a, p, backend) for a, p in zip(args, parents)]
         out_backend = backends.backend_of(ans) if prim.moves else backend  # a transfer's output lives elsewhere
@@ -252,6 +268,8 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent):
     kw = node.kw
     if create_graph and prim.residuals:
         kw = dict(kw, res=None)  # recompute from the (recorded) inputs instead
+    elif traced and prim.residuals:
+        kw = dict(kw, res=make(kw["res"], backend))  # the forward's residual, a value the plan computes
     vjps = prim.vjps
     all_grads = None if prim.vjp_all is None else prim.vjp_all(xp, g, ans, *args, **kw)
     for i, p in enumerate(parents):
@@ -259,7 +277,8 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent):
             continue
         if all_grads is not None:
             gi = all_grads[i]
-        elif type(p) is not Node and p._gbuf is not None and prim.vjps_into is not None and p not in leaf_grads:
+        elif (type(p) is not Node and p._gbuf is not None and prim.vjps_into is not None and p not in leaf_grads
+              and not traced):
             gi = _vjp_into(prim, i, p, xp, g, ans, args, kw)
             lent.add(id(gi))
         else:
@@ -295,4 +314,4 @@ def _vjp_into(prim, i, leaf, xp, g, ans, args, kw):
     return into(xp, buf, g, ans, *args, **kw)
 
 
-from .namespace import namespace_for  # noqa: E402  (the namespace is built on the ops, built on the engine)
+from .namespace import kernel_p, namespace_for  # noqa: E402  (the namespace is built on the ops, on the engine)

@@ -15,6 +15,7 @@ import sys
 
 from .. import backends
 from .errors import GradRequirementError, InPlaceError, ShapeError
+from . import trace as _trace
 from .mode import state as _mode
 
 __all__ = ["Tensor", "make", "unwrap", "unwrap_key"]
@@ -178,6 +179,11 @@ class Tensor:
             write the gradient into it. It must be of the Tensor's backend,
             shape and dtype, and not be read by anyone until then.
         """
+        if _trace.tracing and _trace.tracer() is not None:
+            return _trace.opaque(self._forget_grad, buffer)  # replayed, so that a replay's gradient starts anew
+        self._forget_grad(buffer)
+
+    def _forget_grad(self, buffer=None) -> None:
         g = self.grad
         self.grad = None
         if buffer is not None:
@@ -268,30 +274,39 @@ class Tensor:
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
 
+    def _host(self, what: str):
+        """The data, for a read on the host; refused while gdbp.compile traces a value (it cannot be replayed)."""
+        if _trace.tracing:
+            t = _trace.tracer()
+            if t is not None:
+                t.host_read(self, what)
+        return self.data
+
     def __bool__(self) -> bool:
-        return bool(self.data)
+        return bool(self._host("bool(x) (an if or while on an array)"))
 
     def __float__(self) -> float:
-        return float(self.data)
+        return float(self._host("float(x)"))
 
     def __int__(self) -> int:
-        return int(self.data)
+        return int(self._host("int(x)"))
 
     def __index__(self) -> int:
-        return operator.index(self.data)
+        return operator.index(self._host("an index from an array"))
 
     def __complex__(self) -> complex:
-        return complex(self.data)
+        return complex(self._host("complex(x)"))
 
     def item(self) -> float | int | bool:
         """The single value as a Python number (a host round-trip on GPUs)."""
         if self.size != 1:
             raise ValueError(f"item() needs a single-element Tensor, got shape {self.shape}")
-        return self.data.item() if hasattr(self.data, "item") else float(self.data)
+        data = self._host("x.item()")
+        return data.item() if hasattr(data, "item") else float(data)
 
     def numpy(self):
         """The values as a host NumPy array (a copy from the GPU for CuPy)."""
-        return backends.to_numpy(self.data)
+        return backends.to_numpy(self._host("x.numpy()"))
 
     def tolist(self):
         return self.numpy().tolist()
@@ -353,6 +368,8 @@ class Tensor:
             if not self._backend.mutable:
                 raise TypeError(f"arrays of backend {self._backend.spec} cannot be written in place")
             self.data[key] = self._operand(value, OPS["setitem"])
+            if _trace.tracing and _trace.tracer() is not None:
+                _trace.tracer().setitem(self, key, value)
             self.mark_changed()
 
     def _operand(self, other, prim):
@@ -396,6 +413,8 @@ class Tensor:
         if _mode.grad_enabled and (self._rg or (isinstance(other, Tensor) and other._rg)):
             self._check_leaf(f"in-place {prim.name}")
             self._rebind(apply(prim, (self, other), _NOKW))
+        elif _trace.tracing and _trace.tracer() is not None:
+            self._traced_inplace(prim, other)
         else:
             raw = self._operand(other, prim)
             if self._backend.mutable:
@@ -404,6 +423,18 @@ class Tensor:
                 self.data = apply(prim, (self, other), _NOKW).data
             self.mark_changed()
         return self
+
+    def _traced_inplace(self, prim, other) -> None:
+        # While gdbp.compile traces: the op is recorded, then its result written where self's data is.
+        self._operand(other, prim)
+        new = apply(prim, (self, other), _NOKW)
+        if self._backend.mutable:
+            self.data[...] = new.data
+            _trace.tracer().inplace(self, new)
+        else:
+            _trace.tracer().rebind(self, new)
+            self.data = new.data
+        self.mark_changed()
 
 
 #: The arithmetic operators: ``a + b`` is ``ops.add(a, b)``, ``b + a`` with ``a`` a Tensor is

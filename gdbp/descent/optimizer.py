@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 
 from .. import backends
-from ..backprop import Tensor, no_grad, unwrap
+from ..backprop import Tensor, no_grad, trace, unwrap
 from .flat import FlatStorage
 from .transforms import decoupled_decay, l2_penalty
 from .validate import check_grad, nonnegative, param_list
@@ -218,6 +218,9 @@ class Optimizer:
         TypeError, ShapeError, BackendMismatchError
             A gradient does not match its parameter's backend, dtype or shape.
         """
+        trace.opaque(self._step)  # under gdbp.compile, every replay takes the step again, as it is
+
+    def _step(self) -> None:
         with no_grad():
             self._storage.step(self._updater(), "step" in self._state_keys(), check_grad)
         self.step_count += 1
@@ -229,7 +232,7 @@ class Optimizer:
         backward pass to write into (see :meth:`gdbp.Tensor.zero_grad_`);
         with ``flat=True``, each parameter's slice of the flat gradient buffer.
         """
-        self._storage.zero_grad()
+        trace.opaque(self._storage.zero_grad)
 
     def _updater(self):
         """This step's ``update(w, g, state, mutable=True) -> (w, state)``: the rule with this step's hyperparameters.

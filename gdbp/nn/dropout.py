@@ -6,7 +6,7 @@ import operator
 import reprlib
 
 from .. import backends
-from ..backprop import Tensor
+from ..backprop import Tensor, trace
 from . import init
 from ._util import as_tensor
 from .module import Module
@@ -53,20 +53,25 @@ def dropout(x, p: float = 0.5, training: bool = True, *, rng=None, seed=None):
     if p == 1.0:
         return x * 0.0
     backend = _backend(x)
-    if rng is None:
-        rng = backends.device_rng(seed if seed is not None else init.default_rng().seed_int(), backend)
-    elif seed is not None:
+    if rng is not None and seed is not None:
         raise TypeError("dropout: pass rng= or seed=, not both")
-    elif getattr(rng, "backend", None) is not backend:
+    if rng is not None and getattr(rng, "backend", None) is not backend:
         raise TypeError(
             f"dropout: rng must be a stream on x's backend ({backend.spec}); make one with "
             "gdbp.backends.device_rng(seed, backend)"
         )
-    xp = backend.xp
     x = as_tensor(x)
-    u = rng.random(tuple(x.shape), dtype=x.dtype)
-    scale = xp.astype(u >= p, x.dtype) * (1.0 / (1.0 - p))
+    # The mask is drawn outside the graph; under gdbp.compile each replay draws a new one, as a call would.
+    scale = trace.external(_mask, rng, seed, backend, tuple(x.shape), x.dtype, p)
     return x * scale
+
+
+def _mask(rng, seed, backend, shape, dtype, p):
+    """m / (1 - p) with m_i ~ Bernoulli(1 - p), drawn from rng (or a fresh stream for seed, or a drawn seed)."""
+    if rng is None:
+        rng = backends.device_rng(seed if seed is not None else init.default_rng().seed_int(), backend)
+    xp = backend.xp
+    return xp.astype(rng.random(shape, dtype=dtype) >= p, dtype) * (1.0 / (1.0 - p))
 
 
 def _state_seed(state) -> int:

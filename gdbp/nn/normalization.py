@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import backends
-from ..backprop import ShapeError, ops
+from ..backprop import ShapeError, ops, trace
 from . import init
 from ._util import as_tensor
 from .layers import check_input
@@ -145,7 +145,8 @@ class BatchNorm1d(Module):
                 )
             y, mu, var = _normalise(x, axes, self.eps)
             if self.training and self.track_running_stats:
-                self._update(mu.data, var.data, n)
+                # A buffer update outside the graph: under gdbp.compile, replayed with each replay's statistics.
+                trace.opaque(self._update, mu.data, var.data, n)
         else:
             xp = backends.namespace(self.running_mean)
             mean = xp.reshape(self.running_mean, shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ... import backends
 from ..primitive import binary, defn, defprim, no_grad_op, unary
 
 
@@ -63,19 +64,14 @@ def _remainder_y(xp, g, ans, x, y):
 remainder_p = binary("remainder", lambda xp, x, y: x % y, lambda xp, g, ans, x, y: g, _remainder_y)
 
 
-def _maximum_x(xp, g, ans, x, y):
-    # Ties split the gradient evenly between the two inputs, as PyTorch does.
-    return g * (xp.astype(x > y, g.dtype) + 0.5 * xp.astype(x == y, g.dtype))
-
-
-def _minimum_x(xp, g, ans, x, y):
-    return g * (xp.astype(x < y, g.dtype) + 0.5 * xp.astype(x == y, g.dtype))
-
-
+# d max(x, y) / dx = [x > y] + [x == y] / 2: ties split the gradient evenly, as PyTorch does.
+# min(x, y) takes x where y > x: its derivative is max's with the arguments swapped.
 maximum_p = binary("maximum", lambda xp, x, y: xp.maximum(x, y),
-                 _maximum_x, lambda xp, g, ans, x, y: _maximum_x(xp, g, ans, y, x))
+                   lambda xp, g, ans, x, y: backends.kernels(xp).maximum_grad(g, x, y),
+                   lambda xp, g, ans, x, y: backends.kernels(xp).maximum_grad(g, y, x))
 minimum_p = binary("minimum", lambda xp, x, y: xp.minimum(x, y),
-                 _minimum_x, lambda xp, g, ans, x, y: _minimum_x(xp, g, ans, y, x))
+                   lambda xp, g, ans, x, y: backends.kernels(xp).maximum_grad(g, y, x),
+                   lambda xp, g, ans, x, y: backends.kernels(xp).maximum_grad(g, x, y))
 
 
 def _copysign_x(xp, g, ans, x, y):

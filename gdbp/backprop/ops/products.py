@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ... import backends
 from ..primitive import binary, defn
 from .manipulation import permute_dims, reshape
 from .reductions import sum_p
@@ -24,7 +25,7 @@ def _matmul_x(xp, g, ans, x, y):
         return xp.expand_dims(g, axis=-1) * y  # outer product: (..., m, 1) * (k,)
     if x.ndim == 1:
         return xp.reshape(xp.expand_dims(g, axis=-2) @ _mT(xp, y), (-1, x.shape[0]))
-    return g @ _mT(xp, y)
+    return backends.kernels(xp).matmul(g, _mT(xp, y))
 
 
 def _matmul_y(xp, g, ans, x, y):
@@ -35,7 +36,11 @@ def _matmul_y(xp, g, ans, x, y):
         return xp.expand_dims(x, axis=-1) * xp.expand_dims(g, axis=-2)  # (k, 1) * (..., 1, n)
     if y.ndim == 1:
         return xp.reshape(_mT(xp, x) @ xp.expand_dims(g, axis=-1), (-1, y.shape[0]))
-    return _mT(xp, x) @ g
+    k = backends.kernels(xp)  # its matmul: NumPy's dot where the shared dimension is 1 (batch 1)
+    if y.ndim == 2 and x.ndim == 2 and k.transposed(y):
+        # y is a transpose (x @ W.T): (g^T x)^T, laid out as y, so that W's gradient comes out laid out as W.
+        return _mT(xp, k.matmul(_mT(xp, g), x))
+    return k.matmul(_mT(xp, x), g)
 
 
 # Batch dimensions broadcast; the engine sums the gradient back over them.

@@ -1,0 +1,126 @@
+"""Memory planning: which values of a plan are written into buffers the plan keeps, and which buffers they share.
+
+A value is recomputed at every replay. Where the backend's function for its
+op writes into ``out=`` (NumPy's and CuPy's ufuncs and matmul:
+``kernels.into``), the plan keeps a buffer for it instead of allocating a
+fresh array each replay, and values whose lifetimes do not overlap share one
+buffer. A value gets no buffer when something may hold on to it past the
+replay or see it through a view: a function output, a leaf's gradient, an
+argument of an opaque or external step, the input of an op that may return
+a view (reshape, slicing, a transpose...).
+
+An op whose result is written straight back into an array in place (``w -= lr
+* g`` is a subtract, then the write into ``w``) computes into that array.
+"""
+
+from __future__ import annotations
+
+from .tracer import Slot
+
+__all__ = ["plan_buffers"]
+
+#: Ops whose output never shares memory with their inputs: a value read only by them cannot be seen through a view.
+FRESH = frozenset({
+    "add", "subtract", "multiply", "divide", "negative", "positive", "abs", "square", "sqrt", "reciprocal", "pow",
+    "exp", "expm1", "log", "log1p", "log2", "log10", "logaddexp", "maximum", "minimum", "sin", "cos", "tan",
+    "tanh", "sinh", "cosh", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh", "hypot", "copysign",
+    "remainder", "floor", "ceil", "round", "trunc", "sign", "signbit", "equal", "not_equal", "less", "less_equal",
+    "greater", "greater_equal", "isfinite", "isinf", "isnan", "logical_and", "logical_or", "logical_xor",
+    "logical_not", "clip", "matmul", "sum", "prod", "max", "min", "cumulative_sum", "cumulative_prod",
+    "logsumexp", "softmax", "log_softmax", "relu", "sigmoid", "linear", "softmax_cross_entropy", "erf", "where",
+    "take", "take_along_axis", "index_add", "setitem", "concat", "repeat", "tril", "triu",
+})
+#: Backend kernels (gdbp.backprop.namespace.kernel_p) that return new arrays.
+FRESH_KERNELS = frozenset({"matmul", "relu_grad", "maximum_grad", "minus_onehot", "copy_like"})
+
+
+def _slots(ref):
+    if isinstance(ref, Slot):
+        yield ref.index
+    elif isinstance(ref, (tuple, list)):
+        for r in ref:
+            yield from _slots(r)
+
+
+def _reads_fresh(step) -> bool:
+    if step.kind == "apply":
+        name = step.fn.name
+        if name == "astype":
+            return step.kw.get("copy") is None or getattr(step.kw["copy"], "value", True) is not False
+        if name == "kernel":
+            return getattr(step.kw.get("name"), "value", None) in FRESH_KERNELS
+        return name in FRESH
+    return step.kind in ("assign", "setitem")  # copied into their target
+
+
+def plan_buffers(steps, outputs, meta):
+    """The buffer plan: ``(into, buffers, fused)``.
+
+    ``into[k]`` is the function that writes step k's value into ``out=``;
+    ``buffers[k]`` the index of step k's buffer (``(shape, dtype, backend)``
+    in ``shapes``); ``fused`` the steps whose value goes straight into the
+    next step's assign target (that assign is then dropped).
+    """
+    uses: dict[int, list] = {}
+    escaping = set(_slots(tuple(outputs)))
+    for k, step in enumerate(steps):
+        read = list(_slots(step.args)) + list(_slots(tuple(step.kw.values())))
+        for s in read:
+            uses.setdefault(s, []).append(k)
+        if not _reads_fresh(step):
+            escaping.update(read)
+        if step.target is not None:
+            escaping.update(_slots(step.target))
+    into, fused, buffers, shapes = {}, set(), {}, []
+    free: dict[tuple, list] = {}
+    release: dict[int, list] = {}
+    for k, step in enumerate(steps):
+        _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, free, release)
+        for key, b in release.pop(k, []):  # after the step: its own buffer never aliases what it reads
+            free.setdefault(key, []).append(b)
+    return into, buffers, fused, shapes
+
+
+def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, free, release) -> None:
+    """Decide where step k's value goes: into its assign target, into a kept buffer, or a fresh array."""
+    if step.kind != "apply" or len(step.outs) != 1 or step.fix or step.kw:
+        return
+    (o,) = step.outs
+    if o not in meta:
+        return
+    shape, dtype, backend = meta[o]
+    fn = backend.kernels.into(step.fn.name)
+    if fn is None:
+        return
+    used = uses.get(o, [])
+    nxt = steps[k + 1] if k + 1 < len(steps) else None
+    if (used == [k + 1] and nxt.kind == "assign" and _only(nxt.args) == o
+            and _target_fits(nxt.target, meta, shape, dtype)):
+        into[k] = fn
+        fused.add(k)
+        return
+    if o in escaping:
+        return
+    into[k] = fn
+    key = (shape, str(dtype), backend)
+    pool = free.setdefault(key, [])
+    buffers[k] = pool.pop() if pool else _new_buffer(shapes, (shape, dtype, backend))
+    release.setdefault(max(used) if used else k, []).append((key, buffers[k]))
+
+
+def _new_buffer(shapes, spec) -> int:
+    shapes.append(spec)
+    return len(shapes) - 1
+
+
+def _only(args):
+    return args[0].index if len(args) == 1 and isinstance(args[0], Slot) else None
+
+
+def _target_fits(target, meta, shape, dtype) -> bool:
+    # The target is an input or a leaf: its shape and dtype are those of the value, or no fusion.
+    if isinstance(target, Slot):
+        m = meta.get(target.index)
+        return m is not None and m[0] == shape and m[1] == dtype
+    data = getattr(getattr(target, "tensor", None), "data", None)
+    return data is not None and tuple(data.shape) == shape and data.dtype == dtype

@@ -1,0 +1,176 @@
+"""The compiled function: a cache of plans, one per signature of its arguments."""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+
+from .. import backends
+from ..backprop import Tensor, make, tree
+from ..backprop.trace import CompileError, set_tracer, tracer
+from .plan import Plan
+from .tracer import Const, Tracer
+
+__all__ = ["compile", "Compiled"]
+
+
+def _structure(tree_):
+    """A hashable picture of a container's shape (types, lengths, dict keys), leaves as None."""
+    if isinstance(tree_, (list, tuple)) and not hasattr(tree_, "_fields"):
+        return (type(tree_).__name__, tuple(_structure(t) for t in tree_))
+    if isinstance(tree_, dict):
+        return ("dict", tuple((k, _structure(v)) for k, v in tree_.items()))
+    return None
+
+
+def _signature(leaves, structure):
+    """What a plan depends on: each array's backend, shape and dtype; each other argument's value."""
+    parts = []
+    for leaf in leaves:
+        data = leaf.data if isinstance(leaf, Tensor) else leaf
+        backend = backends.backend_of(data)
+        if backend is not None:
+            parts.append((backend.spec, tuple(data.shape), str(data.dtype)))
+        else:
+            try:
+                hash(leaf)
+            except TypeError:
+                raise CompileError(
+                    f"a compiled function's arguments are arrays or hashable values (part of its signature); "
+                    f"got a {type(leaf).__name__}"
+                ) from None
+            parts.append(("value", type(leaf), leaf))
+    return structure, tuple(parts)
+
+
+class Compiled:
+    """``fn`` traced once per signature and replayed (see :mod:`gdbp.compile`).
+
+    Attributes
+    ----------
+    fn : callable
+    traces : int
+        How many times ``fn`` was traced (a new signature, or leaves whose
+        shapes changed, trace again).
+    max_signatures : int
+        Plans kept; the least recently used is dropped beyond that.
+    """
+
+    def __init__(self, fn, max_signatures: int = 8):
+        if not callable(fn):
+            raise TypeError(f"gdbp.compile takes a function, got {type(fn).__name__}")
+        self.fn = fn
+        self.max_signatures = max_signatures
+        self.traces = 0
+        self._plans: OrderedDict = OrderedDict()
+        functools.update_wrapper(self, fn)
+
+    def plan(self, *args, **kwargs):
+        """The plan a call with these arguments replays (tracing it first if needed), for reading."""
+        leaves, _ = tree.flatten((args, kwargs))
+        key = _signature(leaves, _structure((args, kwargs)))
+        if key not in self._plans:
+            self(*args, **kwargs)
+        return self._plans[key][0]
+
+    def __call__(self, *args, **kwargs):
+        if tracer() is not None:
+            return self.fn(*args, **kwargs)  # inside another trace: the outer plan records these steps
+        leaves, rebuild = tree.flatten((args, kwargs))
+        key = _signature(leaves, _structure((args, kwargs)))
+        raw_out = not any(isinstance(leaf, Tensor) for leaf in leaves)
+        found = self._plans.get(key)
+        if found is not None and found[0].fits():
+            self._plans.move_to_end(key)
+            plan, out_rebuild, copies = found
+            values = plan.replay(*[leaf.data if isinstance(leaf, Tensor) else leaf
+                                   for leaf in leaves if _is_array(leaf)])
+            return _outputs(values, out_rebuild, copies, raw_out)
+        return self._trace(key, leaves, rebuild, raw_out)
+
+    def _trace(self, key, leaves, rebuild, raw_out):
+        t = Tracer()
+        call_leaves = []
+        for leaf in leaves:
+            if not _is_array(leaf):
+                call_leaves.append(leaf)
+                continue
+            if isinstance(leaf, Tensor) and leaf.requires_grad:
+                raise CompileError(
+                    "a compiled function takes arrays, or Tensors that do not require grad, as arguments; "
+                    "a Tensor that requires grad (a parameter) is read from where the function finds it "
+                    "(a model, a closure), or differentiated inside it with gdbp.grad"
+                )
+            data = leaf.data if isinstance(leaf, Tensor) else leaf
+            t.input(data)
+            call_leaves.append(make(data, backends.backend_of(data)))
+        args, kwargs = rebuild(call_leaves)
+        set_tracer(t)
+        try:
+            out = self.fn(*args, **kwargs)
+        finally:
+            set_tracer(None)
+        self.traces += 1
+        out_leaves, out_rebuild = tree.flatten(out)
+        refs = [t.ref(o) if _is_array(o) else Const(o, t._const(o)) for o in out_leaves]
+        # An output the plan does not compute (a constant) is copied at each replay: a caller may write it.
+        copies = [isinstance(r, Const) and _is_array(o) for r, o in zip(refs, out_leaves)]
+        plan = Plan(t.steps, t.inputs, refs, t.leaves, t.consts, t.meta)
+        self._plans[key] = (plan, out_rebuild, copies)
+        while len(self._plans) > self.max_signatures:
+            self._plans.popitem(last=False)
+        values = [o.data if isinstance(o, Tensor) else o for o in out_leaves]
+        return _outputs(values, out_rebuild, [False] * len(values), raw_out)
+
+    def __repr__(self):
+        return f"gdbp.compile({getattr(self.fn, '__name__', self.fn)!r}, {len(self._plans)} plan(s))"
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, Tensor) or backends.is_array(x)
+
+
+def _outputs(values, rebuild, copies, raw_out):
+    out = []
+    for v, copy in zip(values, copies):
+        backend = backends.backend_of(v)
+        if backend is None:
+            out.append(v)
+            continue
+        if copy:
+            v = backend.xp.asarray(v, copy=True)
+        out.append(v if raw_out else make(v, backend))
+    return rebuild(out)
+
+
+def compile(fn=None, *, max_signatures: int = 8):
+    """Trace ``fn`` once per signature of its arguments and replay the plan (see :mod:`gdbp.compile`).
+
+    Parameters
+    ----------
+    fn : callable
+        A function of arrays (and of values that are part of its signature).
+        It may read and update Tensors it finds elsewhere (a model's
+        parameters, through an optimizer).
+    max_signatures : int
+        How many plans to keep (default 8).
+
+    Returns
+    -------
+    Compiled
+        Called as fn is; arrays in give arrays out (of the same library), Tensors in give Tensors out.
+
+    Raises
+    ------
+    CompileError
+        At trace time, for what a replay could not redo (see :mod:`gdbp.compile`).
+
+    Examples
+    --------
+    >>> step = gdbp.compile(lambda w, x: gdbp.grad(lambda w: (x @ w).sum())(w))
+    >>> g = step(w, x)          # traced
+    >>> g = step(w, x2)         # x2 of x's shape and dtype: replayed
+    """
+    if fn is None:
+        return functools.partial(compile, max_signatures=max_signatures)
+    return Compiled(fn, max_signatures)

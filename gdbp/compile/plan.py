@@ -1,0 +1,141 @@
+"""A plan: the traced steps, turned into one straight-line Python function that replays them.
+
+Replaying calls each primitive's forward on raw arrays, in the order the
+trace ran them, forward and backward: no Tensors, Nodes, topological sort or
+checks are made. The generated source is kept (``plan.source``) so that what
+a replay does can be read.
+"""
+
+from __future__ import annotations
+
+from ..backprop import Tensor, make
+from .buffers import plan_buffers
+from .tracer import Const, Leaf, Slot, Step
+
+__all__ = ["Plan"]
+
+
+def _give_grad(leaf, g):
+    """What the sweep does with a leaf's gradient: set it, or add it to the one already there."""
+    if leaf.grad is None:
+        leaf.grad = make(g, leaf.backend)
+    else:
+        old = leaf.grad
+        leaf.grad = make((old.data if isinstance(old, Tensor) else old) + g, leaf.backend)
+    return leaf.grad.data
+
+
+class Plan:
+    """The replayable form of one trace.
+
+    Parameters
+    ----------
+    steps : list of Step
+    inputs : list of int
+        The slots the call's arrays go into, in order.
+    outputs : list
+        A reference per output leaf.
+    leaves, consts : list
+        What :class:`Leaf` and :class:`Const` references index.
+    """
+
+    def __init__(self, steps, inputs, outputs, leaves, consts, meta=None):
+        self.steps = steps
+        self.leaves = leaves
+        self.consts = consts
+        self.guards = [(tuple(t.data.shape), t.data.dtype, t.backend) for t in leaves]
+        self.into, self.buffer_of, fused, shapes = plan_buffers(steps, outputs, meta or {})
+        self.buffers = [b.xp.empty(shape, dtype=dtype, device=b.device) for shape, dtype, b in shapes]
+        names: dict = {"Tensor": Tensor, "GRAD": _give_grad}
+        names.update({f"B{i}": buf for i, buf in enumerate(self.buffers)})
+        lines = [f"def replay({', '.join(f'v{i}' for i in inputs) or ''}):"]
+        skip = False
+        for k, step in enumerate(steps):
+            if skip:  # the assign a fused step already wrote
+                skip = False
+                lines += self._changed(step.target, names)
+                continue
+            if k in fused:
+                lines += self._into(k, step, names, self._expr(steps[k + 1].target, names))
+                skip = True
+            elif k in self.into:
+                lines += self._into(k, step, names, f"B{self.buffer_of[k]}")
+            else:
+                lines += self._code(k, step, names)
+        lines.append(f"    return ({''.join(self._expr(r, names) + ', ' for r in outputs)})")
+        self.source = "\n".join(lines)
+        exec(compile(self.source, "<gdbp plan>", "exec"), names)  # noqa: S102  (code generated above)
+        self.replay = names["replay"]
+
+    # -- code generation ------------------------------------------------------------------------
+
+    def _expr(self, ref, names) -> str:
+        if isinstance(ref, Slot):
+            return f"v{ref.index}"
+        if isinstance(ref, Leaf):
+            names[f"L{ref.index}"] = self.leaves[ref.index]
+            return f"L{ref.index}.data"
+        if isinstance(ref, Const):
+            names[f"C{ref.index}"] = self.consts[ref.index]
+            return f"C{ref.index}"
+        if isinstance(ref, tuple):
+            return "(" + "".join(self._expr(r, names) + ", " for r in ref) + ")"
+        if isinstance(ref, list):
+            return "[" + ", ".join(self._expr(r, names) for r in ref) + "]"
+        raise TypeError(f"plan: cannot refer to {ref!r}")
+
+    def _call(self, fn_name, step, names, first=()) -> str:
+        parts = list(first) + [self._expr(a, names) for a in step.args]
+        parts += [f"{k}={self._expr(v, names)}" for k, v in step.kw.items()]
+        return f"{fn_name}({', '.join(parts)})"
+
+    def _code(self, k, step: Step, names) -> list[str]:
+        if step.kind == "apply":
+            names[f"P{k}"], names[f"X{k}"] = step.fn.forward, step.xp
+            call = self._call(f"P{k}", step, names, first=(f"X{k}",))
+            outs = ", ".join(f"v{o}" if o is not None else "_" for o in step.outs)
+            lines = [f"    {outs}{',' if len(step.outs) > 1 else ''} = {call}"]
+            if step.fix:
+                lines += [f"    v{o} = X{k}.asarray(v{o})" for o in step.outs if o is not None]
+            return lines
+        if step.kind == "assign":
+            return [f"    {self._expr(step.target, names)}[...] = {self._expr(step.args[0], names)}"] + \
+                self._changed(step.target, names)
+        if step.kind == "rebind":
+            leaf = self._expr(step.target, names)[: -len(".data")]
+            return [f"    {leaf}.data = {self._expr(step.args[0], names)}", f"    {leaf}.mark_changed()"]
+        if step.kind == "setitem":
+            key, value = step.args
+            return [f"    {self._expr(step.target, names)}[{self._expr(key, names)}] = {self._expr(value, names)}"] + \
+                self._changed(step.target, names)
+        if step.kind == "grad":
+            leaf = self._expr(step.target, names)
+            leaf = leaf[: -len(".data")] if leaf.endswith(".data") else leaf
+            out = f"v{step.outs[0]} = " if step.outs else ""
+            return [f"    {out}GRAD({leaf}, {self._expr(step.args[0], names)})"]
+        if step.kind in ("external", "opaque"):
+            names[f"E{k}"] = step.fn
+            out = f"v{step.outs[0]} = " if step.outs else ""
+            return [f"    {out}{self._call(f'E{k}', step, names)}"]
+        raise ValueError(f"plan: unknown step kind {step.kind!r}")
+
+    def _into(self, k, step, names, out: str) -> list[str]:
+        names[f"U{k}"] = self.into[k]
+        parts = [self._expr(a, names) for a in step.args] + [f"out={out}"]
+        return [f"    v{step.outs[0]} = U{k}({', '.join(parts)})"]
+
+    def _changed(self, target, names) -> list[str]:
+        # An in-place write to a leaf (a parameter) makes graphs that saved its old value stale, as eagerly.
+        if isinstance(target, Leaf):
+            return [f"    L{target.index}.mark_changed()"]
+        return []
+
+    # -- replaying ------------------------------------------------------------------------------
+
+    def fits(self) -> bool:
+        """Whether the leaves the plan reads still have the shapes, dtypes and backends it was traced with."""
+        for t, (shape, dtype, backend) in zip(self.leaves, self.guards):
+            data = t.data
+            if tuple(data.shape) != shape or data.dtype != dtype or t.backend is not backend:
+                return False
+        return True
