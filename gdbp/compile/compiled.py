@@ -24,13 +24,21 @@ def _structure(tree_):
 
 
 def _signature(leaves, structure):
-    """What a plan depends on: each array's backend, shape and dtype; each other argument's value."""
+    """What a plan depends on, and the call's arrays.
+
+    The signature holds each array's library, device, shape, dtype and whether
+    it came as a Tensor (then Tensors come out), and each other argument's value.
+    """
     parts = []
+    arrays = []
     for leaf in leaves:
-        data = leaf.data if isinstance(leaf, Tensor) else leaf
+        tensor = isinstance(leaf, Tensor)
+        data = leaf.data if tensor else leaf
         backend = backends.backend_of(data)
         if backend is not None:
-            parts.append((backend.spec, tuple(data.shape), str(data.dtype)))
+            # Backends are interned (library and device in one object); dtype objects hash as they are.
+            parts.append((backend, data.shape, data.dtype, tensor))
+            arrays.append(data)
         else:
             try:
                 hash(leaf)
@@ -40,7 +48,7 @@ def _signature(leaves, structure):
                     f"got a {type(leaf).__name__}"
                 ) from None
             parts.append(("value", type(leaf), leaf))
-    return structure, tuple(parts)
+    return (structure, tuple(parts)), arrays
 
 
 class Compiled:
@@ -67,8 +75,7 @@ class Compiled:
 
     def plan(self, *args, **kwargs):
         """The plan a call with these arguments replays (tracing it first if needed), for reading."""
-        leaves, _ = tree.flatten((args, kwargs))
-        key = _signature(leaves, _structure((args, kwargs)))
+        key = _flat_call(args, kwargs)[2]
         if key not in self._plans:
             self(*args, **kwargs)
         return self._plans[key][0]
@@ -76,17 +83,14 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         if tracer() is not None:
             return self.fn(*args, **kwargs)  # inside another trace: the outer plan records these steps
-        leaves, rebuild = tree.flatten((args, kwargs))
-        key = _signature(leaves, _structure((args, kwargs)))
-        raw_out = not any(isinstance(leaf, Tensor) for leaf in leaves)
+        leaves, rebuild, key, arrays = _flat_call(args, kwargs)
         found = self._plans.get(key)
         if found is not None and found[0].fits():
             self._plans.move_to_end(key)
-            plan, out_rebuild, copies = found
-            values = plan.replay(*[leaf.data if isinstance(leaf, Tensor) else leaf
-                                   for leaf in leaves if _is_array(leaf)])
-            return _outputs(values, out_rebuild, copies, raw_out)
-        return self._trace(key, leaves, rebuild, raw_out)
+            plan, finish = found
+            return finish(plan.replay(*arrays))
+        raw_out = not any(isinstance(leaf, Tensor) for leaf in leaves)
+        return self._trace(key, leaves, rebuild or (lambda values: (tuple(values), {})), raw_out)
 
     def _trace(self, key, leaves, rebuild, raw_out):
         t = Tracer()
@@ -116,7 +120,7 @@ class Compiled:
         # An output the plan does not compute (a constant) is copied at each replay: a caller may write it.
         copies = [isinstance(r, Const) and _is_array(o) for r, o in zip(refs, out_leaves)]
         plan = Plan(t.steps, t.inputs, refs, t.leaves, t.consts, t.meta)
-        self._plans[key] = (plan, out_rebuild, copies)
+        self._plans[key] = (plan, _finisher(out, out_rebuild, copies, raw_out))
         while len(self._plans) > self.max_signatures:
             self._plans.popitem(last=False)
         values = [o.data if isinstance(o, Tensor) else o for o in out_leaves]
@@ -124,6 +128,25 @@ class Compiled:
 
     def __repr__(self):
         return f"gdbp.compile({getattr(self.fn, '__name__', self.fn)!r}, {len(self._plans)} plan(s))"
+
+
+def _flat_call(args, kwargs):
+    """The call's leaves, how to rebuild its arguments from them (None: as a tuple), its signature and arrays."""
+    if not kwargs and not any(isinstance(a, (list, tuple, dict)) for a in args):
+        # The common call, a few arrays: no containers to walk.
+        return args, None, *_signature(args, len(args))
+    leaves, rebuild = tree.flatten((args, kwargs))
+    return leaves, rebuild, *_signature(leaves, _structure((args, kwargs)))
+
+
+def _finisher(out, rebuild, copies, raw_out):
+    """How a replay's values become the call's result, with no more work than the result's form needs."""
+    if raw_out and not any(copies):
+        if isinstance(out, (Tensor,)) or backends.is_array(out):
+            return lambda values: values[0]
+        if type(out) in (tuple, list) and all(_is_array(o) for o in out):
+            return tuple if type(out) is tuple else list
+    return lambda values: _outputs(values, rebuild, copies, raw_out)
 
 
 def _is_array(x) -> bool:

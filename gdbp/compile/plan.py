@@ -8,6 +8,7 @@ a replay does can be read.
 
 from __future__ import annotations
 
+from .. import backends
 from ..backprop import Tensor, make
 from .buffers import plan_buffers
 from .tracer import Const, Leaf, Slot, Step
@@ -91,8 +92,11 @@ class Plan:
 
     def _code(self, k, step: Step, names) -> list[str]:
         if step.kind == "apply":
-            names[f"P{k}"], names[f"X{k}"] = step.fn.forward, step.xp
-            call = self._call(f"P{k}", step, names, first=(f"X{k}",))
+            names[f"X{k}"] = step.xp
+            call = self._direct(k, step, names)
+            if call is None:
+                names[f"P{k}"] = step.fn.forward
+                call = self._call(f"P{k}", step, names, first=(f"X{k}",))
             outs = ", ".join(f"v{o}" if o is not None else "_" for o in step.outs)
             lines = [f"    {outs}{',' if len(step.outs) > 1 else ''} = {call}"]
             if step.fix:
@@ -118,6 +122,19 @@ class Plan:
             out = f"v{step.outs[0]} = " if step.outs else ""
             return [f"    {out}{self._call(f'E{k}', step, names)}"]
         raise ValueError(f"plan: unknown step kind {step.kind!r}")
+
+    def _direct(self, k, step, names):
+        """A call of the backend's own function where one does the forward's work (no wrappers), or None."""
+        if step.fn.name == "kernel":  # a backend kernel: bound once, not looked up at every replay
+            kernel = step.kw["name"].value
+            names[f"K{k}"] = getattr(backends.kernels(step.xp), kernel)
+            parts = [self._expr(a, names) for a in step.args]
+            return f"K{k}({', '.join(parts)})"
+        fn = step.xp is not None and not step.kw and backends.kernels(step.xp).into(step.fn.name)
+        if fn and not step.fix:
+            names[f"U{k}"] = fn
+            return f"U{k}({', '.join(self._expr(a, names) for a in step.args)})"
+        return None
 
     def _into(self, k, step, names, out: str) -> list[str]:
         names[f"U{k}"] = self.into[k]
