@@ -250,3 +250,19 @@ def test_every_case_of_the_op_table_replays_its_value_and_gradient(case, rng):
         _same(v1, v2, exact=False)
         for a, b in zip(g1, g2):
             _same(a, b, exact=False)
+
+
+def test_fit_with_compile_trains_as_without(rng):
+    x = rng.normal(size=(100, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=100)
+    runs = []
+    for compiled in (False, True):
+        model = _model(5, dropout=0.2)
+        opt = gdbp.descent.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        history = gdbp.train.fit(model, nn.cross_entropy, opt, (x, y), epochs=3, batch_size=32, seed=1,
+                                 progress=False, metrics=["accuracy"], compile=compiled)
+        runs.append((history, model))
+    (h1, m1), (h2, m2) = runs
+    np.testing.assert_allclose(h1["cost"], h2["cost"], rtol=1e-5)
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        np.testing.assert_allclose(gdbp.backends.to_numpy(a), gdbp.backends.to_numpy(b), rtol=1e-4, atol=1e-6)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 
 from .. import backends
+from ..compile import compile as compile_step
 from ..backprop import Tensor, no_grad, unwrap
 from ._data import (
     batch_bounds,
@@ -42,7 +43,7 @@ __all__ = ["fit", "evaluate", "predict"]
 
 def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 32, val_data=None, metrics=(),
         callbacks=(), progress: bool = True, seed: int = 0, schedule=None, *, initial_epoch: int | None = None,
-        resume=None, shuffle: bool = True, sync_every: int = 50) -> History:
+        resume=None, shuffle: bool = True, sync_every: int = 50, compile: bool = False) -> History:
     """Train a model by minibatch gradient descent.
 
     Each step: ``pred = model(x_batch)``, ``c = cost(pred, y_batch)``,
@@ -114,6 +115,11 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         Shuffle the samples every epoch.
     sync_every : int
         Steps between host syncs of the running cost (bar refresh and NaN check).
+    compile : bool
+        Run each step (zero_grad, forward, cost, backward, optimizer step) as
+        a :func:`gdbp.compile` plan: traced at the first batch of each shape
+        (the last batch of an epoch may be a second one), replayed after.
+        The model must not read values on the host in its forward pass.
 
     Returns
     -------
@@ -161,6 +167,9 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
             for what, (_, b) in pairs:
                 check_labels(b, pred.shape[-1], f"{what} y", where)
         first_step.append(labels_fit)
+    train_step = _step_function(model, cost, optimizer, first_step)
+    if compile:
+        train_step = compile_step(train_step)
     callbacks = list(callbacks)
     if schedule is not None:
         callbacks.insert(0, LRSchedule(schedule))
@@ -194,7 +203,7 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         bar = EpochBar(epoch, epochs, len(bounds)) if draw_bar else None
         try:
             logs = _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
-                                first_step)
+                                train_step)
             if val_data is not None:
                 scores = evaluate(model, val_data, {"cost": "cost", **dict(metric_fns)},
                                   batch_size=max(batch_size, 256), cost=cost)
@@ -264,8 +273,30 @@ def _callback_states(ckpt, callbacks) -> list:
     return [(cb, saved[key]) for key, cb in have.items()]
 
 
+def _step_function(model, cost, optimizer, first_step):
+    """One optimizer step on a batch: ``step(xb, yb) -> (cost, prediction)``."""
+
+    def step(xb, yb):
+        model.zero_grad()
+        optimizer.zero_grad()
+        pred = model(xb)
+        while first_step:
+            first_step.pop()(pred)
+        c = cost(pred, yb)
+        if not isinstance(c, Tensor) or c.size != 1:
+            raise TypeError(
+                f"fit: the cost must return a Tensor holding one value (the batch mean), got "
+                f"{type(c).__name__} of shape {getattr(c, 'shape', None)}; use reduction='mean'"
+            )
+        c.backward()
+        optimizer.step()
+        return c, pred
+
+    return step
+
+
 def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
-                 first_step) -> dict:
+                 train_step) -> dict:
     from ..descent import DivergenceError
 
     model, optimizer, cost = run.model, run.optimizer, run.cost
@@ -289,19 +320,7 @@ def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, 
     for step, (start, stop) in enumerate(bounds):
         xb = Tensor(take_rows(xp, x, order, start, stop))
         yb = Tensor(take_rows(xp, y, order, start, stop))
-        model.zero_grad()
-        optimizer.zero_grad()
-        pred = model(xb)
-        while first_step:
-            first_step.pop()(pred)
-        c = cost(pred, yb)
-        if not isinstance(c, Tensor) or c.size != 1:
-            raise TypeError(
-                f"fit: the cost must return a Tensor holding one value (the batch mean), got "
-                f"{type(c).__name__} of shape {getattr(c, 'shape', None)}; use reduction='mean'"
-            )
-        c.backward()
-        optimizer.step()
+        c, pred = train_step(xb, yb)
         weight = stop - start
         running["cost"].add(c.data, weight, step)
         if metric_fns:
