@@ -161,9 +161,10 @@ def _slogdet(xp, x, /):
 
 def _signed_inf(xp, d):
     """inf with d's sign, 0 where d is 0 (complex d: inf where d is not 0)."""
+    inf = xp.full_like(d, math.inf)
     if is_complex(xp, d):
-        return xp.where(d == 0, 0.0, math.inf)
-    return xp.where(d > 0, math.inf, xp.where(d < 0, -math.inf, 0.0))
+        return xp.where(d == 0, 0.0, inf)
+    return xp.where(d > 0, inf, xp.where(d < 0, -inf, 0.0))
 
 
 def _slogdet_vjp(xp, g, ans, x):
