@@ -10,6 +10,7 @@ over this table, so a function added to the namespace needs one entry here
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import array_api_compat
@@ -18,7 +19,7 @@ import numpy as np
 import gdbp
 from gdbp import backends
 from gdbp.backprop import ops
-from gdbp.backprop.primitive import Primitive
+from gdbp.backprop.primitive import NAMESPACE, Primitive
 from gdbp.backprop.namespace import DIFFERENTIABLE
 
 
@@ -239,6 +240,97 @@ case("tensordot", lambda x, y: ns(x, y).tensordot(x, y, axes=((1, 0), (0, 2))), 
 case("vecdot", lambda x, y: ns(x, y).vecdot(x, y), Float((2, 3)), Float((3,)), label="broadcast")
 case("vecdot", lambda x, y: ns(x, y).vecdot(x, y, axis=0), Float((3, 2)), Float((3, 2)), label="axis0")
 
+# --- the linalg extension (xp.linalg) ---------------------------------------------------------
+#
+# Inputs are shifted or symmetrised inside each case where the function needs it (solve and inv: well away
+# from singular; cholesky: positive definite; eigh: symmetric, as the libraries read one triangle). Outputs
+# that a decomposition fixes only up to sign (eigenvectors, singular vectors, Q) are returned in a form that
+# does not depend on it, so that every backend's LAPACK gives the same values.
+
+
+def linalg(x):
+    return ns(x).linalg
+
+
+def well_conditioned(x):
+    return x + 3.0 * ns(x).eye(x.shape[-1], dtype=x.dtype)
+
+
+def positive_definite(x):
+    return x @ x.mT + x.shape[-1] * ns(x).eye(x.shape[-1], dtype=x.dtype)
+
+
+def symmetric(x):
+    return x + x.mT
+
+
+def eigh_parts(x):
+    w, v = linalg(x).eigh(symmetric(x))
+    return w, v * v[..., :1, :]  # each eigenvector times its first entry: the same for v and -v
+
+
+def svd_parts(x, **kw):
+    u, s, vh = linalg(x).svd(x, **kw)
+    k = s.shape[-1]
+    # column i of U times Vh[i, 0], row i of Vh times U[0, i]: unchanged when u_i and v_i both flip sign
+    return s, u[..., :, :k] * vh[..., :k, :1].mT, vh[..., :k, :] * u[..., :1, :k].mT
+
+
+def qr_parts(x, **kw):
+    q, r = linalg(x).qr(x, **kw)
+    d = ns(x).sign(linalg(x).diagonal(r))  # R's diagonal made positive: the unique QR
+    k = d.shape[-1]
+    return q[..., :, :k] * d[..., None, :], r * d[..., :, None]
+
+
+case("linalg.solve", lambda a, b: linalg(a).solve(well_conditioned(a), b), Float((2, 3, 3)), Float((2, 3, 2)),
+     label="batch")
+case("linalg.solve", lambda a, b: linalg(a).solve(well_conditioned(a), b), Float((2, 1, 3, 3)), Float((4, 3, 2)),
+     label="broadcast")
+case("linalg.solve", lambda a, b: linalg(a).solve(well_conditioned(a), b), Float((2, 3, 3)), Float((3,)),
+     label="vector")
+case("linalg.inv", lambda a: linalg(a).inv(well_conditioned(a)), Float((2, 3, 3)))
+case("linalg.det", lambda a: linalg(a).det(a), Float((2, 3, 3)), label="batch")
+case("linalg.det", lambda a: linalg(a).det(a), Float((1, 1)), label="1x1")
+case("linalg.slogdet", lambda a: linalg(a).slogdet(a), Float((2, 3, 3)))
+case("linalg.cholesky", lambda a: linalg(a).cholesky(positive_definite(a)), Float((2, 3, 3)), label="lower")
+case("linalg.cholesky", lambda a: linalg(a).cholesky(positive_definite(a), upper=True), Float((3, 3)),
+     label="upper")
+case("linalg.eigh", eigh_parts, Float((2, 3, 3)))
+case("linalg.eigvalsh", lambda a: linalg(a).eigvalsh(symmetric(a)), Float((2, 3, 3)))
+case("linalg.svd", svd_parts, Float((2, 4, 3)), label="tall")
+case("linalg.svd", lambda a: svd_parts(a, full_matrices=False), Float((2, 3, 4)), label="wide-reduced")
+case("linalg.svdvals", lambda a: linalg(a).svdvals(a), Float((2, 3, 4)))
+case("linalg.qr", qr_parts, Float((2, 4, 3)), label="tall")
+case("linalg.qr", qr_parts, Float((3, 3)), label="square")
+case("linalg.qr", lambda a: qr_parts(a, mode="complete"), Float((2, 3, 4)), label="wide-complete")
+case("linalg.pinv", lambda a: linalg(a).pinv(a), Float((2, 4, 3)), label="tall")
+case("linalg.pinv", lambda a: linalg(a).pinv(a), Float((3, 5)), label="wide")
+case("linalg.matrix_power", lambda a: linalg(a).matrix_power(a, 3), Float((2, 3, 3)), label="3")
+case("linalg.matrix_power", lambda a: linalg(a).matrix_power(well_conditioned(a), -2), Float((3, 3)), label="-2")
+case("linalg.cross", lambda a, b: linalg(a).cross(a, b), Float((2, 3)), Float((3,)), label="broadcast")
+case("linalg.cross", lambda a, b: linalg(a).cross(a, b, axis=-2), Float((3, 2)), Float((3, 2)), label="axis-2")
+case("linalg.diagonal", lambda a: linalg(a).diagonal(a), Float((2, 3, 4)), label="main")
+case("linalg.diagonal", lambda a: linalg(a).diagonal(a, offset=1), Float((2, 3, 4)), label="above")
+case("linalg.diagonal", lambda a: linalg(a).diagonal(a, offset=-2), Float((4, 3)), label="below")
+case("linalg.trace", lambda a: linalg(a).trace(a), Float((2, 3, 3)), label="batch")
+case("linalg.trace", lambda a: linalg(a).trace(a, offset=-1), Float((3, 4)), label="offset")
+case("linalg.outer", lambda a, b: linalg(a).outer(a, b), Float((3,)), Float((4,)))
+for _ord in (2, 1, 3, 0.5, -1, math.inf, -math.inf):
+    case("linalg.vector_norm", lambda a, o=_ord: linalg(a).vector_norm(a, ord=o, axis=-1), Float((2, 3)),
+         label=f"ord{_ord}")
+case("linalg.vector_norm", lambda a: linalg(a).vector_norm(a), Float((2, 3, 2)), label="all")
+case("linalg.vector_norm", lambda a: linalg(a).vector_norm(a, axis=(0, 2), keepdims=True), Float((2, 3, 2)),
+     label="axes-keepdims")
+for _ord in ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf):
+    case("linalg.matrix_norm", lambda a, o=_ord: linalg(a).matrix_norm(a, ord=o), Float((2, 3, 4)),
+         label=f"ord{_ord}")
+case("linalg.matrix_norm", lambda a: linalg(a).matrix_norm(a, keepdims=True), Float((2, 3, 4)), label="keepdims")
+case("linalg.matmul", lambda a, b: linalg(a).matmul(a, b), Float((2, 3, 4)), Float((4, 2)))
+case("linalg.matrix_transpose", lambda a: linalg(a).matrix_transpose(a), Float((2, 3, 4)))
+case("linalg.tensordot", lambda a, b: linalg(a).tensordot(a, b, axes=1), Float((2, 3)), Float((3, 4)))
+case("linalg.vecdot", lambda a, b: linalg(a).vecdot(a, b), Float((2, 3)), Float((3,)))
+
 # --- manipulation ---------------------------------------------------------------------------
 
 case("broadcast_arrays", lambda x, y: ns(x, y).broadcast_arrays(x, y), Float((3, 1)), Float((4,)))
@@ -378,12 +470,14 @@ case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y, indexing="ij"), Float((3,)
 
 #: Names that must have a case: the namespace's functions with a gradient, and gdbp's own.
 EXTRA = ("linear", "softmax_cross_entropy", "relu", "sigmoid", "getitem", "setitem", "index_add")
+#: The functions of the standard's extensions (``linalg.solve``...), under their dotted names.
+EXTENSIONS = tuple(n for n in NAMESPACE if "." in n)
 
 
 def differentiable_names() -> set:
     names = set(EXTRA)
-    for name in DIFFERENTIABLE:
-        fn = getattr(ops, name)
+    for name in DIFFERENTIABLE + EXTENSIONS:
+        fn = NAMESPACE[name]
         if isinstance(fn, Primitive) and not fn.differentiable:
             continue
         names.add(name)

@@ -83,6 +83,15 @@ class Kernels:
         """The mean of every element, as a 0-d array."""
         return self.xp.sum(a) / math.prod(a.shape)
 
+    def known_all_false(self, mask) -> bool:
+        """True when the library can tell, without waiting on a device, that no element of mask is set.
+
+        A rule then skips work needed only where some element is set (the
+        SVD of det's gradient at a singular matrix). Generic: it cannot tell
+        (reading a device array would stall it), so the rule does both.
+        """
+        return False
+
     # -- activations and costs -------------------------------------------------------
 
     def relu_grad(self, g, ans):

@@ -2,7 +2,8 @@
 
 The functional transforms take and return them (``grad(f)`` of a dict of
 weights gives a dict of gradients), and so does :func:`gdbp.descent.minimize`.
-Named tuples are leaves, as are arrays, Tensors and scalars.
+Named tuples are containers too, rebuilt as their own type (``linalg.eigh``'s
+``EighResult``, as in JAX); arrays, Tensors and scalars are leaves.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ def flatten(tree):
     >>> leaves, rebuild = flatten({"w": a, "b": [c, d]})      # [a, c, d]
     >>> rebuild([1, 2, 3])                                     # {"w": 1, "b": [2, 3]}
     """
-    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+    if isinstance(tree, (list, tuple)):
         parts = [flatten(t) for t in tree]
         found = [leaf for p in parts for leaf in p[0]]
         sizes = [len(p[0]) for p in parts]
 
-        def rebuild(values, kind=type(tree)):
+        def rebuild(values, kind=type(tree), named=hasattr(tree, "_fields")):
             out, start = [], 0
             for (_, sub), n in zip(parts, sizes):
                 out.append(sub(values[start:start + n]))
                 start += n
-            return kind(out)
+            return kind(*out) if named else kind(out)
 
         return found, rebuild
     if isinstance(tree, dict):

@@ -10,9 +10,11 @@ are the attributes of its own object: ``ops.linalg.solve``.
 from ..primitive import OPS, Extension, extensions
 from . import (  # noqa: F401  (importing a module registers its ops)
     conversion,
+    decompositions,
     elementwise,
     error_function,
     indexing,
+    linear_algebra,
     manipulation,
     products,
     reductions,
@@ -20,8 +22,8 @@ from . import (  # noqa: F401  (importing a module registers its ops)
     special,
 )
 
-_modules = {"conversion", "elementwise", "error_function", "indexing", "manipulation", "products", "reductions",
-            "searching", "special"}
+_modules = {"conversion", "decompositions", "elementwise", "error_function", "indexing", "linear_algebra",
+            "manipulation", "products", "reductions", "searching", "special"}
 assert not _modules & (set(OPS) | set(extensions(OPS))), "an op is named like a module of gdbp.backprop.ops"
 globals().update({name: fn for name, fn in OPS.items() if "." not in name})
 globals().update(extensions(OPS))

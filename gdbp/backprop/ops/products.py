@@ -1,9 +1,11 @@
-"""Products: matmul as the primitive; tensordot and vecdot composed from it."""
+"""Products: matmul as the primitive; tensordot and vecdot composed from it; the conjugate transpose."""
 
 from __future__ import annotations
 
 from ... import backends
 from ..primitive import binary, defn
+from ..tensor import unwrap
+from .elementwise import conj_p
 from .manipulation import permute_dims, reshape
 from .reductions import sum_p
 
@@ -15,6 +17,21 @@ def _matmul_forward(xp, x, y):
 def _mT(xp, a):
     # .T is the cheapest transpose every library has, for the common 2-D case.
     return a.T if a.ndim == 2 else xp.matrix_transpose(a)
+
+
+def is_complex(xp, a) -> bool:
+    """Whether a has a complex dtype."""
+    return backends.isdtype(xp, a.dtype, "complex floating")
+
+
+def conjugate(xp, a):
+    """conj(a) for complex a; a itself for real dtypes, so that real inputs pay no pass over memory."""
+    return xp.conj(a) if is_complex(xp, a) else a
+
+
+def mH(xp, a):
+    """The conjugate transpose of a stack of matrices (the transpose, for real dtypes)."""
+    return conjugate(xp, _mT(xp, a))
 
 
 def _matmul_x(xp, g, ans, x, y):
@@ -75,5 +92,7 @@ def tensordot(x1, x2, /, *, axes=2):
 
 @defn
 def vecdot(x1, x2, /, *, axis=-1):
-    """Dot product of vectors along an axis (real inputs: sum(x1 * x2))."""
+    """Dot product of vectors along an axis: sum(conj(x1) * x2), as the standard defines it."""
+    if is_complex(backends.backend_of(unwrap(x1)).xp, x1):
+        x1 = conj_p(x1)
     return sum_p(x1 * x2, axis=axis)
