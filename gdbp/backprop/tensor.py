@@ -278,7 +278,8 @@ class Tensor:
         return int(self.data)
 
     def __index__(self) -> int:
-        return operator.index(self.data)
+        # Not operator.index(self.data): CuPy's arrays have no __index__. A 0-d integer Tensor only.
+        return self._backend.kernels.index(self.data)
 
     def __complex__(self) -> complex:
         return complex(self.data)
