@@ -151,3 +151,19 @@ def test_a_step_out_of_time_is_interrupted_so_that_it_can_write_what_it_has(tmp_
     status, timed_out = gpu_check.run_step([sys.executable, "-c", child], tmp_path / "log", 2)
     assert (status, timed_out) == (130, True)
     assert (tmp_path / "log").read_text().split() == ["started", "wrote", "what", "it", "had"]
+
+
+def test_every_module_the_tests_import_at_collection_is_one_the_check_looks_for():
+    # pytest -m gpu still imports every test module: one import missing on the GPU machine is a collection error.
+    import ast
+
+    local = {"gdbp", "benchmarks", "conftest", "op_cases", "train_helpers"}
+    roots = set()
+    for path in (ROOT / "tests").glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                roots |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                roots.add(node.module.split(".")[0])
+    third_party = {r for r in roots if r not in sys.stdlib_module_names and r not in local}
+    assert third_party and third_party <= set(gpu_check.NEEDS), third_party - set(gpu_check.NEEDS)

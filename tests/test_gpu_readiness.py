@@ -263,6 +263,32 @@ def test_transfer_between_two_gpu_libraries_goes_through_dlpack_not_the_host(mon
 # --- clip, the metrics' transfers, the flat state ----------------------------------------------------
 
 
+F32 = np.array([[-2.0, -0.5, np.nan], [0.5, 1.0, 2.0]], np.float32)
+I8 = np.array([-100, 0, 7, 100], np.int8)
+CLIP_CASES = {  # x, lo, hi: NaN in x or a bound, bounds of another dtype, beyond x's range, lo > hi, broadcast
+    "scalars": (F32, -1.0, 1.0), "nan low": (F32, math.nan, 1.0), "nan high": (F32, None, math.nan),
+    "float64 bound": (F32, np.full((2, 3), -1.0), None),
+    "broadcast bound": (F32, np.array([[-1.0], [0.75]], np.float32), 1.5),
+    "nan in a bound": (F32, np.array([math.nan, 0.0, 0.0], np.float32), None), "low above high": (F32, 1.0, -1.0),
+    "no bounds": (F32, None, None), "int beyond range": (I8, -1000, 1000), "int": (I8, -5, 50),
+    "int array bound": (I8, np.array([0, 1, 2, 3], np.int64), None),
+}
+
+
+@pytest.mark.parametrize("name", ["numpy", "array_api_strict", "torch"])
+@pytest.mark.parametrize("case", sorted(CLIP_CASES))
+def test_clip_from_minimum_and_maximum_is_the_standards_clip(name, case):
+    x, lo, hi = CLIP_CASES[case]
+    want = xnp.clip(x, lo, hi)  # array-api-compat's: the standard's dtype and NaN rules
+    b = backends.resolve(name)
+    move = lambda v: backends.transfer(v, b) if isinstance(v, np.ndarray) else v  # noqa: E731
+    moved = move(x)
+    got = b.kernels.clip(moved, move(lo), move(hi))
+    assert to_numpy(got).dtype == x.dtype and to_numpy(got).shape == want.shape
+    np.testing.assert_array_equal(to_numpy(got), want)
+    assert got is not moved  # a new array, as the standard's clip gives
+
+
 def test_clip_needs_no_library_clip(monkeypatch, rng):
     def masked_clip(*a, **k):
         raise AssertionError("array-api-compat's clip: boolean-mask writes, a host sync each on CuPy")
@@ -403,6 +429,9 @@ def test_on_cupy_dlpack_to_torch_cuda_and_creation_on_the_backends_device(cupy, 
         assert t.is_cuda and torch.equal(t.cpu(), torch.arange(5.0, dtype=torch.float64))
         assert cupy.array_equal(backends.transfer(t, "cupy"), cupy.arange(5.0))
         monkeypatch.undo()
+        stream = backends.device_rng(3, "torch:cuda")  # torch's own draws, from gdbp's key and counter
+        first, state = stream.random(6), stream.get_state()
+        assert first.is_cuda and state["counter"] == 2 and not torch.equal(stream.random(6), first)
     if cupy.cuda.runtime.getDeviceCount() < 2:
         pytest.skip("one CUDA device: nothing to tell cupy:1 from cupy:0 (DLPack checked)")
     with cupy.cuda.Device(0):
