@@ -54,10 +54,10 @@ __device__ inline unsigned long long gdbp_philox_word(unsigned long long k0, uns
 }
 """
 PHILOX_OPERATION = (
-    "out = (T)((double)(gdbp_philox_word(key0, key1, base + (unsigned long long)(i >> 2), (int)(i & 3)) >> 11)"
+    "u = (T)((double)(gdbp_philox_word(key0, key1, base + (unsigned long long)(i >> 2), (int)(i & 3)) >> 11)"
     " * (1.0 / 9007199254740992.0))"
 )
-PHILOX_KERNEL = dict(in_params="uint64 key0, uint64 key1, uint64 base", out_params="T out",
+PHILOX_KERNEL = dict(in_params="uint64 key0, uint64 key1, uint64 base", out_params="T u",
                      operation=PHILOX_OPERATION, name="gdbp_philox_uniform", preamble=PHILOX_PREAMBLE)
 
 

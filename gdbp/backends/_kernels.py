@@ -105,7 +105,7 @@ class Kernels:
         xp = self.xp
         lo, hi = self._bound(x, lo, "lo"), self._bound(x, hi, "hi")
         if lo is None and hi is None:
-            return xp.asarray(x, copy=True)  # a new array, as clip's always is
+            return self.copy(x)  # a new array, as clip's always is
         out = x if lo is None else xp.maximum(x, lo)
         return out if hi is None else xp.minimum(out, hi)
 
