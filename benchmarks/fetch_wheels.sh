@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Download into .whl/ the wheels that the GPU machine lacks, for benchmarks/gpu_check.sh to install
-# offline. That machine has CuPy (CUDA 13), PyTorch and NumPy, but no network: gdbp's own dependency
-# (array-api-compat) and the test suite's (pytest, hypothesis, array-api-strict, ...) travel as wheels.
+# offline (carry .whl/ with the checkout). That machine has CuPy (CUDA 13), PyTorch, NumPy, pytest and
+# hypothesis, but no network: gdbp's own dependency (array-api-compat) and the test suite's
+# (array-api-strict) must travel as wheels; the rest of the list pins what the CPU suite is tested
+# with (the test runner, tqdm and safetensors for the training tests, pytest-timeout for --quick).
+# benchmarks/gpu_check.py's NEEDS names the modules the check looks for.
 #
 # Usage: benchmarks/fetch_wheels.sh [NAME==VERSION ...]   (extra requirements are added to the list)
 set -euo pipefail
@@ -14,6 +17,7 @@ WHEELS=(
     hypothesis==6.170.17
     sortedcontainers==2.4.0
     pytest==9.2.0
+    pytest-timeout==2.4.0
     pluggy==1.7.0
     iniconfig==2.3.1
     packaging==26.4

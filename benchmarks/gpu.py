@@ -143,67 +143,108 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def run(args, make: dict, sync) -> tuple[list, dict, list]:
+def run(args, make: dict, sync, progress=None) -> tuple[list, dict, list]:
     """Check and time every (net, batch, implementation); returns (rows, skipped, failures).
 
     ``make`` is :func:`factories`' table, ``sync`` waits for the device
-    (``cupy.cuda.runtime.deviceSynchronize``).
+    (``cupy.cuda.runtime.deviceSynchronize``). Each case catches its own
+    failure: an implementation that raises, or whose step disagrees with the
+    reference, is listed in ``failures`` and left out of the timing, and the
+    other cases go on. ``progress(rows, skipped, failures)``, when given, is
+    called after each (net, batch) is checked and after each timing round,
+    with what there is so far (so that a run cut short still leaves results).
     """
     live, skipped, failures = [], {}, []
+
+    def report_progress():
+        if progress is not None:
+            progress(_rows(live, args), dict(skipped), list(failures))
+
     for net in args.nets:
         for batch in args.batches:
             start = problems.mlp(batch, args.seed, sizes=NETS[net])
             ref = None
             for impl in args.impls:
+                where = f"{LABELS[impl]} ({net}, batch {batch})"
                 try:
-                    checked = make[impl](start)
-                    if impl != "floor":
-                        checked.step()
-                        got = checked.result()
-                    del checked
-                    bench = make[impl](start)
+                    case = _check(impl, make, start, ref, args, sync)
                 except problems.Skip as exc:
                     skipped[impl] = str(exc)
                     continue
-                if impl == REFERENCE:
-                    ref, status = got, "ok"
-                elif impl == "floor":
-                    status = "timing only"
-                else:
-                    wrong = problems.compare(start, ref, got, rtol=1e-3)
-                    status = "FAILED: " + "; ".join(wrong) if wrong else "ok"
-                    if wrong:
-                        failures.append(f"{LABELS[impl]} ({net}, batch {batch}): {'; '.join(wrong)}")
-                log(f"  check {net:<8} batch {batch:<5} {LABELS[impl]:<46} {status}")
-                if failures:
+                except Exception as exc:  # one implementation's bug must not lose the others' results
+                    failures.append(f"{where}: {type(exc).__name__}: {exc}"[:500])
+                    log(f"  check {net:<8} batch {batch:<5} {LABELS[impl]:<46} FAILED: {type(exc).__name__}: {exc}")
                     continue
-                # Warm up (allocator pools, cuBLAS handles, kernel caches), then size the blocks.
-                estimate = _time_block(bench, 3, sync)
-                n_warm = max(3, int((0.02 if args.quick else 0.2) / max(estimate, 1e-6)))
-                estimate = _time_block(bench, min(n_warm, 200), sync)
-                n = max(1, min(10_000, round(args.block_ms / 1e3 / estimate)))
-                live.append(dict(net=net, batch=batch, impl=impl, bench=bench, n=n, times=[], check=status))
-    if failures:
-        return [], skipped, failures
+                if impl == REFERENCE:
+                    ref = case.pop("result")
+                if case["wrong"]:
+                    failures.append(f"{where}: {'; '.join(case['wrong'])}")
+                status = case["check"]
+                log(f"  check {net:<8} batch {batch:<5} {LABELS[impl]:<46} {status}")
+                if not case["wrong"]:
+                    live.append(dict(net=net, batch=batch, impl=impl, bench=case["bench"], n=case["n"], times=[],
+                                     check=status))
+            report_progress()
     order = random.Random(args.seed)
     log(f"timing {len(live)} cases x {args.rounds} rounds")
     for r in range(args.rounds):
         order.shuffle(live)
-        for case in live:
-            case["times"].append(_time_block(case["bench"], case["n"], sync))
+        for case in list(live):
+            try:
+                case["times"].append(_time_block(case["bench"], case["n"], sync))
+            except Exception as exc:  # e.g. out of memory at a large batch: the other cases go on
+                failures.append(f"{LABELS[case['impl']]} ({case['net']}, batch {case['batch']}): timing: "
+                                f"{type(exc).__name__}: {exc}"[:500])
+                live.remove(case)
         log(f"  round {r + 1}/{args.rounds} done")
-    rows = []
+        report_progress()
+    return _rows(live, args), skipped, failures
+
+
+def _check(impl, make, start, ref, args, sync) -> dict:
+    """Build one case, check one step against the reference, warm it up and size its blocks."""
+    checked = make[impl](start)
+    got = None
+    if impl != "floor":
+        checked.step()
+        got = checked.result()
+    del checked
+    bench = make[impl](start)
+    wrong = []
+    if impl == REFERENCE:
+        status = "ok"
+    elif impl == "floor":
+        status = "timing only"
+    elif ref is None:
+        status = "unchecked (the reference failed)"
+    else:
+        wrong = problems.compare(start, ref, got, rtol=1e-3)
+        status = "FAILED: " + "; ".join(wrong) if wrong else "ok"
+    n = 0
+    if not wrong:
+        # Warm up (allocator pools, cuBLAS handles, kernel caches), then size the blocks.
+        estimate = _time_block(bench, 3, sync)
+        n_warm = max(3, int((0.02 if args.quick else 0.2) / max(estimate, 1e-6)))
+        estimate = _time_block(bench, min(n_warm, 200), sync)
+        n = max(1, min(10_000, round(args.block_ms / 1e3 / estimate)))
+    return dict(bench=bench, n=n, check=status, wrong=wrong, result=got)
+
+
+def _rows(live, args) -> list:
+    """The result rows of the cases timed at least once, with ratios to the reference's median."""
+    timed = [c for c in live if c["times"]]
     ref_median = {}
-    for case in live:
+    for case in timed:
         case["stats"] = report.summarize(case["times"])
         if case["impl"] == REFERENCE:
             ref_median[(case["net"], case["batch"])] = case["stats"]["median"]
-    for case in sorted(live, key=lambda c: (c["net"], args.impls.index(c["impl"]), c["batch"])):
+    rows = []
+    for case in sorted(timed, key=lambda c: (c["net"], args.impls.index(c["impl"]), c["batch"])):
         base = ref_median.get((case["net"], case["batch"]))
         rows.append(dict(net=case["net"], sizes=NETS[case["net"]], batch=case["batch"], impl=case["impl"],
                          label=LABELS[case["impl"]], steps_per_block=case["n"], check=case["check"],
                          ratio=case["stats"]["median"] / base if base else None, **case["stats"]))
-    return rows, skipped, failures
+    return rows
 
 
 def markdown(data) -> str:
@@ -222,12 +263,21 @@ def markdown(data) -> str:
         out += report.batch_tables(rows, LABELS[REFERENCE]) + [""]
     if data["skipped"]:
         out += ["Skipped:", ""] + [f"- {k}: {v}" for k, v in data["skipped"].items()] + [""]
+    if data.get("failures"):
+        out += ["Failed (left out of the timing):", ""] + [f"- {f}" for f in data["failures"]] + [""]
+    if data.get("complete") is False:
+        out += ["*Partial: the run was cut short; these are the cases measured until then.*", ""]
     out.append(f"Reproduce with `benchmarks/gpu_check.sh OUT_DIR` (`{data['command']}`).")
     return "\n".join(out) + "\n"
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m benchmarks.gpu``; returns the exit status (2: no GPU)."""
+    """Entry point of ``python -m benchmarks.gpu``; returns the exit status.
+
+    0: every case checked and timed; 1: some case failed (the others'
+    results are written all the same); 2: no GPU; 130: interrupted (what was
+    measured until then is written).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
     try:
@@ -237,18 +287,30 @@ def main(argv=None) -> int:
         return 2
     info = gpu_info(cupy)
     log(f"GPU: {info['gpu']}, CuPy {info['cupy']}, PyTorch {info.get('torch')}")
-    rows, skipped, failures = run(args, factories(cupy), cupy.cuda.runtime.deviceSynchronize)
+
+    def save(rows, skipped, failures, complete):
+        data = dict(date=report.now(), command="python -m benchmarks.gpu " + " ".join(argv),
+                    settings=dict(rounds=args.rounds, block_ms=args.block_ms, seed=args.seed, batches=args.batches,
+                                  nets=args.nets, lr=problems.LR, quick=args.quick),
+                    machine=report.machine_info(), gpu=info, results=rows, skipped=skipped, failures=failures,
+                    complete=complete)
+        return write_outputs(args.out, data)
+
+    def keep(rows, skipped, failures):
+        save(rows, skipped, failures, complete=False)
+
+    try:
+        rows, skipped, failures = run(args, factories(cupy), cupy.cuda.runtime.deviceSynchronize, progress=keep)
+    except KeyboardInterrupt:  # a time limit's SIGINT: what was measured so far is on disk already
+        log(f"interrupted; the results so far are in {args.out}")
+        return 130
+    print(save(rows, skipped, failures, complete=True))
+    log(f"results written to {args.out}")
     if failures:
-        log("correctness check FAILED; nothing was timed:")
+        log("some cases FAILED (the others were timed):")
         for f in failures:
             log(f"  {f}")
         return 1
-    data = dict(date=report.now(), command="python -m benchmarks.gpu " + " ".join(argv),
-                settings=dict(rounds=args.rounds, block_ms=args.block_ms, seed=args.seed, batches=args.batches,
-                              nets=args.nets, lr=problems.LR, quick=args.quick),
-                machine=report.machine_info(), gpu=info, results=rows, skipped=skipped)
-    print(write_outputs(args.out, data))
-    log(f"results written to {args.out}")
     return 0
 
 

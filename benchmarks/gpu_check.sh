@@ -1,55 +1,60 @@
 #!/usr/bin/env bash
-# The GPU checks in one go, for a machine with an NVIDIA GPU (CuPy and PyTorch preinstalled, no network):
-#   1. install the wheels carried in .whl/ (benchmarks/fetch_wheels.sh fetches them) into /tmp/site;
-#   2. nvidia-smi;
-#   3. the GPU tests: python3 -m pytest -m gpu -q            -> OUT_DIR/pytest_gpu.log
-#   4. the GPU benchmark: python3 -m benchmarks.gpu          -> OUT_DIR/gpu.md, gpu.json, gpu-*.png
+# The GPU checks in one go, for a machine with an NVIDIA GPU and no network (CuPy and PyTorch preinstalled).
 #
-# Usage: benchmarks/gpu_check.sh OUT_DIR [extra arguments for benchmarks.gpu, e.g. --quick]
-# Exit status: 0 when the tests and the benchmark both succeed, else the first failure's.
+# What must travel with the checkout to the GPU machine:
+#   - the working tree (tracked files: gdbp/, tests/, benchmarks/, pyproject.toml);
+#   - .whl/, git-ignored, filled by benchmarks/fetch_wheels.sh on a machine with network: the wheels of
+#     what gdbp and its tests import that the GPU machine's image lacks. Its image has numpy, pytest,
+#     hypothesis, cupy-cuda13x 14.2, torch, scipy, mpi4py, the NCCL wheel, tqdm, safetensors and
+#     pytest-timeout; it lacks array-api-compat (gdbp's own dependency: `import gdbp` fails without it)
+#     and array-api-strict (imported by the tests). fetch_wheels.sh also fetches tqdm, safetensors,
+#     pytest-timeout and the test runner's wheels, pinned to the versions the CPU suite is tested with.
+#     With the device tool: run(..., carry=[".whl"]).
+# Without them the check says which module is missing and how to get it, and stops (exit 3).
+#
+# Steps (benchmarks/gpu_check.py does 2 to 5; each writes into OUT_DIR as it goes):
+#   1. install the wheels of .whl/ into /tmp/site (put first on PYTHONPATH);
+#   2. check the imports; nvidia-smi                              -> OUT_DIR/nvidia-smi.txt
+#   3. the CUDA probe (gdbp.backends.probe_cuda); a failed probe stops the check with its reason (exit 4)
+#                                                                  -> OUT_DIR/probe.txt
+#   4. the gpu tests: python3 -m pytest -m gpu; they fail when any test fails or when none ran
+#                                                                  -> OUT_DIR/pytest_gpu.log, pytest_gpu.xml
+#   5. the GPU benchmark: python3 -m benchmarks.gpu; each case catches its own failure, and the results
+#      so far are rewritten as it goes                             -> OUT_DIR/gpu.md, gpu.json, gpu-*.png
+#
+# Usage: benchmarks/gpu_check.sh OUT_DIR [--quick] [more arguments for benchmarks.gpu]
+#   --quick: about five minutes on a cold GPU: a chosen subset of the gpu tests with -x and a per-test
+#   timeout, and the benchmark's --quick; each step with a time limit.
+# PYTHON (default python3) is the interpreter.
+# Exit status: 0 when every step passed; else the first failure's (3 missing imports, 4 probe, 1 tests ...).
 set -uo pipefail
 
 if [ $# -lt 1 ]; then
-    echo "usage: $0 OUT_DIR [benchmarks.gpu arguments]" >&2
+    echo "usage: $0 OUT_DIR [--quick] [benchmarks.gpu arguments]" >&2
     exit 2
 fi
+PYTHON="${PYTHON:-python3}"
 mkdir -p "$1" || exit 2
 OUT="$(cd "$1" && pwd)"  # absolute, before moving to the repository root
 shift
 cd "$(dirname "$0")/.."
 
-echo "== python: $(python3 --version 2>&1) at $(command -v python3)"
+echo "== python: $("$PYTHON" --version 2>&1) at $(command -v "$PYTHON")"
 export PYTHONPATH="$PWD"
 if compgen -G ".whl/*.whl" > /dev/null; then
-    if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl; then
+    if "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl; then
         echo "== installed $(ls .whl/*.whl | wc -l) wheels from .whl/ into /tmp/site"
     else
         # One wheel that does not fit this Python should not keep the others out.
         echo "== installing all of .whl/ at once failed; trying one wheel at a time" >&2
         for w in .whl/*.whl; do
-            python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$w" \
+            "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$w" \
                 || echo "   could not install $w" >&2
         done
     fi
     export PYTHONPATH="/tmp/site:$PWD"
 else
-    echo "== no wheels in .whl/ (run benchmarks/fetch_wheels.sh where there is network): using what is installed" >&2
+    echo "== no wheels in .whl/ (benchmarks/fetch_wheels.sh fetches them where there is network): using what is installed" >&2
 fi
 
-echo "== nvidia-smi"
-nvidia-smi 2>&1 | tee "$OUT/nvidia-smi.txt"
-
-echo "== python3 -m pytest -m gpu -q"
-python3 -m pytest -m gpu -q -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu.log"
-tests=${PIPESTATUS[0]}
-if [ "$tests" -eq 5 ]; then
-    echo "== pytest collected no gpu test (exit 5)" | tee -a "$OUT/pytest_gpu.log"
-fi
-
-echo "== python3 -m benchmarks.gpu --out $OUT $*"
-python3 -m benchmarks.gpu --out "$OUT" "$@" 2>&1 | tee "$OUT/bench_gpu.log"
-bench=${PIPESTATUS[0]}
-
-echo "== pytest exit $tests, benchmark exit $bench; results in $OUT"
-if [ "$tests" -ne 0 ]; then exit "$tests"; fi
-exit "$bench"
+exec "$PYTHON" -m benchmarks.gpu_check "$OUT" "$@"

@@ -132,7 +132,7 @@ def test_gpu_suite_checks_times_and_reports_with_cpu_stand_ins(tmp_path):
     assert (tmp_path / "gpu.json").exists() and (tmp_path / "gpu.md").read_text() == text
 
 
-def test_gpu_suite_catches_a_wrong_implementation():
+def test_gpu_suite_catches_a_wrong_implementation_and_times_the_others():
     from benchmarks import gpu
     from benchmarks.impl_numpy import HandMLP
 
@@ -141,10 +141,35 @@ def test_gpu_suite_catches_a_wrong_implementation():
             super().step()
             self.W[0] *= np.float32(1.01)  # a wrong update of the first layer
 
-    args = gpu.parse(["--nets", "standard", "--batches", "4", "--impls", "gdbp"])
+    args = gpu.parse(["--nets", "standard", "--batches", "4", "--impls", "gdbp", "--rounds", "1", "--block-ms", "1"])
     make = {"cupy": lambda p: HandMLP(p, xp=np), "gdbp": lambda p: Wrong(p, xp=np)}
     rows, _, failures = gpu.run(args, make, sync=lambda: None)
-    assert rows == [] and len(failures) == 1 and "params[0]" in failures[0]
+    assert len(failures) == 1 and "params[0]" in failures[0]
+    assert [r["impl"] for r in rows] == ["cupy"]  # the wrong one is left out of the timing, not the others
+
+
+def test_each_gpu_case_catches_its_own_failure_and_the_results_so_far_are_kept(tmp_path):
+    from benchmarks import gpu, report
+    from benchmarks.impl_numpy import HandMLP
+
+    def broken(p):
+        raise RuntimeError("CUDA_ERROR_OUT_OF_MEMORY at this batch")
+
+    args = gpu.parse(["--nets", "standard", "--batches", "4,8", "--impls", "gdbp", "--rounds", "2",
+                      "--block-ms", "1"])
+    make = {"cupy": lambda p: HandMLP(p, xp=np), "gdbp": broken}
+    seen = []
+    rows, skipped, failures = gpu.run(args, make, sync=lambda: None, progress=lambda *a: seen.append(a))
+    assert len(failures) == 2 and all("OUT_OF_MEMORY" in f for f in failures)
+    assert {(r["impl"], r["batch"]) for r in rows} == {("cupy", 4), ("cupy", 8)}
+    assert len(seen) == 2 + 2  # after each (net, batch) is checked, after each round
+    assert seen[1][0] == [] and len(seen[-1][0]) == 2  # nothing timed yet after the checks
+    data = dict(date=report.now(), command="test", settings=dict(rounds=2, nets=args.nets),
+                machine=report.machine_info(),
+                gpu=dict(gpu="stand-in", gpu_memory_gib=0, cuda_runtime=0, cuda_driver=0, cupy="-", gdbp="-"),
+                results=seen[2][0], skipped=skipped, failures=failures, complete=False)
+    text = gpu.write_outputs(tmp_path, data)
+    assert "OUT_OF_MEMORY" in text and "Partial" in text
 
 
 @pytest.mark.gpu

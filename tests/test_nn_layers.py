@@ -278,16 +278,14 @@ def test_dropout_refuses_bad_p_and_a_stream_of_another_backend():
         F.dropout(np.ones(3), 0.5, rng=backends.device_rng(0, "torch"))
 
 
-def test_device_generator_of_torch_is_deterministic():
-    # The stream GPUs use (torch's own generator), run here on the CPU.
-    from gdbp.backends._torch import TorchStream as _TorchStream
-
-    be = backends.resolve("torch")
-    a, b = _TorchStream(5, be), _TorchStream(5, be)
-    first = a.random((3, 4))
+def test_the_draws_of_torch_on_cuda_are_a_function_of_key_and_counter():
+    # torch on CUDA draws with its own generator, reseeded from (key, counter): run here on the CPU.
+    k = backends.resolve("torch").kernels
+    first = k.seeded_uniform(5, 0, (3, 4), None, "cpu")
     assert first.dtype == torch.float32 and bool(((first >= 0) & (first < 1)).all())
-    assert torch.equal(first, b.random((3, 4)))
-    assert not torch.equal(a.random((3, 4)), first)
+    assert torch.equal(first, k.seeded_uniform(5, 0, (3, 4), None, "cpu"))  # the generator is reseeded
+    assert not torch.equal(k.seeded_uniform(5, 1, (3, 4), None, "cpu"), first)
+    assert not torch.equal(k.seeded_uniform(6, 0, (3, 4), None, "cpu"), first)
 
 
 # --- BatchNorm1d ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ._default import current, use
 from ._host import first_not_finite, out_of_range, permutation, to_numpy_contiguous
 from ._info import probe, report
 from ._kernels import UNKNOWN, Kernels, isdtype, kernels, register_kernels
-from ._random import HostGenerator, device_rng, host_rng
+from ._random import CounterStream, HostGenerator, device_rng, host_rng
 from ._resolve import auto, resolve
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "BackendError",
     "BackendMismatchError",
     "BackendUnavailableError",
+    "CounterStream",
     "HostGenerator",
     "Kernels",
     "UNKNOWN",

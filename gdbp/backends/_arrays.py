@@ -125,10 +125,11 @@ def to_numpy(x: Any):
 def transfer(x: Any, backend: Any):
     """x's values as an array of another backend (an explicit, visible copy).
 
-    Arrays on the same kind of device move through DLPack (no host
-    round-trip); others go through a host NumPy array. The result never
-    shares memory with x, so writing one cannot change the other. An array
-    already on ``backend`` comes back unchanged.
+    Arrays on the same kind of device (two CPU libraries, or CuPy and torch
+    on CUDA) move through DLPack, with no host round-trip; others go through
+    a host NumPy array. The result never shares memory with x, so writing
+    one cannot change the other, and it is made on the target's device. An
+    array already on ``backend`` comes back unchanged.
     """
     target = resolve(backend)
     source = backend_of(x)
@@ -136,17 +137,20 @@ def transfer(x: Any, backend: Any):
         raise TypeError(f"transfer expects an array, got {type(x).__name__}")
     if source is target:
         return x
-    if not source.is_gpu and not target.is_gpu:
+    make_here = target.kernels.creating(target.device)
+    if source.is_gpu == target.is_gpu:
         try:
             shared = target.xp.from_dlpack(x)
-        except Exception:  # not every pair speaks DLPack (e.g. read-only or odd strides)
+        except Exception:  # not every pair speaks DLPack (read-only, odd strides, a tensor that requires grad)
             pass
         else:
-            # DLPack hands over the same memory: copy, as promised.
-            return target.xp.asarray(shared, copy=True)
+            # DLPack hands over the same memory (on the source's device): copy, as promised, onto the target's.
+            with make_here:
+                return target.xp.asarray(shared, device=target.device, copy=True)
     host = source.kernels.to_numpy(x)
     if target.name == "numpy":
         # A CPU source's host array may be a view of it (torch's .numpy()); a GPU's is fresh.
         return host if source.is_gpu else host.copy()
     # From a GPU the host array is a fresh copy already; from a CPU it may be x's own memory.
-    return target.xp.asarray(host, device=target.device, copy=None if source.is_gpu else True)
+    with make_here:
+        return target.xp.asarray(host, device=target.device, copy=None if source.is_gpu else True)

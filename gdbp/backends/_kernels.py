@@ -10,8 +10,10 @@ finds them from a namespace, as gradient rules know only ``xp``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
+import array_api_compat
 import numpy
 
 from ._scatter import generic_scatter_add
@@ -133,7 +135,68 @@ class Kernels:
         onehot = xp.astype(xp.expand_dims(labels, axis=-1) == classes, p.dtype)
         return p - weight * onehot
 
+    def clip(self, x, lo=None, hi=None):
+        """The standard's ``clip(x, lo, hi)``, from ``maximum`` and ``minimum``.
+
+        As the standard has it: the result has x's dtype (a bound of another
+        dtype is cast to it) and the broadcast shape, a NaN in x or in a bound
+        gives NaN, and with ``lo > hi`` the result is ``hi``. array-api-compat's
+        clip writes through boolean masks instead, which on CuPy reads the
+        count of selected elements back to the host: a device sync per bound.
+        """
+        xp = self.xp
+        lo, hi = self._bound(x, lo, "lo"), self._bound(x, hi, "hi")
+        if lo is None and hi is None:
+            return self.copy(x)  # a new array, as clip's always is
+        out = x if lo is None else xp.maximum(x, lo)
+        return out if hi is None else xp.minimum(out, hi)
+
+    def _bound(self, x, b, which):
+        """A bound as ``maximum``/``minimum`` take it without changing x's dtype (None: no bound)."""
+        if b is None:
+            return None
+        if isinstance(b, bool):
+            b = int(b)
+        integral = isdtype(self.xp, x.dtype, "integral")
+        if isinstance(b, int) and integral:
+            info = self.xp.iinfo(x.dtype)
+            # A bound beyond x's range clips nothing (array-api-compat drops it too, rather than overflow).
+            if (which == "lo" and b <= info.min) or (which == "hi" and b >= info.max):
+                return None
+            return b
+        if isinstance(b, (int, float)) and not integral:
+            return b  # a Python scalar takes the array's dtype
+        if hasattr(b, "dtype"):
+            return b if b.dtype == x.dtype else self.xp.astype(b, x.dtype)
+        # A Python float bound of an integer x: unspecified by the standard; array-api-compat converts it.
+        device = array_api_compat.device(x)
+        with self.creating(device):
+            return self.xp.asarray(b, dtype=x.dtype, device=device)
+
     # -- indexing --------------------------------------------------------------------
+
+    def index(self, x) -> int:
+        """A 0-d integer array as a Python int (what ``operator.index`` gives), read explicitly.
+
+        CuPy's arrays have no ``__index__`` (array-api-compat cannot add one),
+        so the value is read through the host copy every library has: a
+        device sync on a GPU, as any use of an array as a Python index is.
+
+        Raises
+        ------
+        TypeError
+            x is not 0-d, or not of an integer dtype.
+        """
+        if x.ndim != 0:
+            raise TypeError(
+                f"only a 0-d integer array can serve as an index, got shape {tuple(x.shape)}; take one element first"
+            )
+        if not isdtype(self.xp, x.dtype, "integral"):
+            raise TypeError(
+                f"only an integer array can serve as an index, got dtype {x.dtype}; cast it first, "
+                "e.g. xp.astype(i, xp.int64)"
+            )
+        return int(numpy.asarray(self.to_numpy(x))[()])
 
     def scatter_add(self, g, key, shape):
         """``z = zeros(shape); z[key] += g``, with repeated indices adding up (the adjoint of ``x[key]``)."""
@@ -146,6 +209,12 @@ class Kernels:
         from ._arrays import transfer
 
         return transfer(x, backend)
+
+    def copy(self, x):
+        """A copy of x on x's own device (array-api-compat's CuPy ``asarray`` copies onto the current one)."""
+        device = array_api_compat.device(x)
+        with self.creating(device):
+            return self.xp.asarray(x, device=device, copy=True)
 
     def to_device(self, x, device):
         """x on another device of its own library."""
@@ -165,14 +234,43 @@ class Kernels:
                 pass
         return numpy.asarray(x)
 
-    def stream(self, seed: int, backend):
-        """A seeded stream of U[0, 1) draws on ``backend`` (see :func:`gdbp.backends.device_rng`).
+    def uniform(self, key: int, counter: int, shape: tuple, dtype, backend):
+        """The draw at ``(key, counter)`` of U[0, 1) values (:mod:`gdbp.backends._philox`), in ``dtype``.
 
-        Generic: the host stream, so that every CPU library sees the same numbers for a seed.
+        Generic: on a CPU backend, NumPy draws (float64, rounded to ``dtype``
+        on the host) and the values are handed over, so every CPU library
+        sees the same numbers; on a GPU, the same bits are computed on the
+        device in the array API standard (one elementwise pass per step of
+        Philox: a library with its own kernel overrides this).
         """
-        from ._random import HostStream
+        from . import _philox
+        from ._random import numpy_dtype
 
-        return HostStream(seed, backend)
+        n = math.prod(shape)
+        if not backend.is_gpu:
+            host = _philox.host_uniform(key, counter, n).astype(numpy_dtype(backend, dtype))
+            return self.transfer(host.reshape(shape), backend)
+        xp = self.xp
+        with self.creating(backend.device):
+            u = _philox.array_uniform(xp, key, counter, n, backend.device)
+            return xp.reshape(xp.astype(u, self.dtype(dtype)), shape)
+
+    def dtype(self, dtype):
+        """A dtype of the library: None is float32, a name is looked up."""
+        if dtype is None:
+            return self.xp.float32
+        return getattr(self.xp, dtype) if isinstance(dtype, str) else dtype
+
+    # -- where new arrays are made -----------------------------------------------------
+
+    def creating(self, device):
+        """A context in which the library's creation functions make arrays on ``device``.
+
+        Generic: nothing to do, ``device=`` is honoured. (array-api-compat's
+        CuPy functions ignore ``device=`` and make arrays on CuPy's current
+        device; CuPy's kernels make it current.)
+        """
+        return contextlib.nullcontext()
 
 
 _by_namespace: dict = {}

@@ -16,14 +16,16 @@ from ._scatter import as_key, assign_selected, has_int_array
 __all__ = ["NumpyKernels", "numpy_backend"]
 
 
-# The ops whose NumPy function writes into out=: elementwise ufuncs, and matmul.
-INTO = {name: getattr(np, fn) for name, fn in {
+# The ops whose library function writes into out= (elementwise ufuncs, and matmul), by the name
+# NumPy and CuPy give that function.
+INTO_NAMES = {
     "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide", "negative": "negative",
     "positive": "positive", "abs": "absolute", "square": "square", "sqrt": "sqrt", "reciprocal": "reciprocal",
     "pow": "power", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p", "log2": "log2",
     "log10": "log10", "logaddexp": "logaddexp", "maximum": "maximum", "minimum": "minimum", "sin": "sin",
     "cos": "cos", "tan": "tan", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "matmul": "matmul",
-}.items()}
+}
+INTO = {name: getattr(np, fn) for name, fn in INTO_NAMES.items()}
 
 
 class NumpyKernels(Kernels):

@@ -6,22 +6,26 @@ Two kinds of stream:
   to any backend in any dtype. Values are drawn in float64 and rounded to the
   target dtype on the host, so the same seed gives bit-equal arrays on every
   backend (what weight initialisation needs).
-- :func:`device_rng` is bound to one backend and draws where its arrays live.
-  On CPU backends it is the host stream (so NumPy, torch and array-api-strict
-  see the same numbers); on GPU backends (CuPy, torch on CUDA) it is the
-  library's own generator on the device, so that a draw per training step
-  (a dropout mask) costs no host-to-device copy. A GPU stream is deterministic
-  for a given seed, but its numbers differ from the CPU stream's.
+- :func:`device_rng` is bound to one backend and draws where its arrays live,
+  from a counter-based generator whose state is gdbp's (:class:`CounterStream`):
+  a key and a counter, saved and restored as two integers, so that a resumed
+  run continues exactly on every backend. The numbers are NumPy's Philox
+  (:mod:`gdbp.backends._philox`): on CPU backends drawn by NumPy and handed
+  over, on CuPy computed on the GPU by one kernel (no host-to-device copy per
+  draw), with the same bits; only torch on CUDA, which has no 64-bit unsigned
+  arithmetic, draws from its own generator, seeded from the key and counter.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from . import _arrays, _resolve
+from . import _arrays, _philox, _resolve
 from ._backend import Backend
 
-__all__ = ["HostGenerator", "HostStream", "host_rng", "device_rng", "numpy_dtype", "check_seed"]
+__all__ = ["HostGenerator", "CounterStream", "host_rng", "device_rng", "numpy_dtype", "check_seed"]
 
 _NAMES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
           "uint8", "uint16", "uint32", "uint64", "bool")
@@ -111,22 +115,52 @@ def host_rng(seed: int) -> HostGenerator:
     return HostGenerator(seed)
 
 
-class HostStream:
-    """The host stream bound to a CPU backend: draws come back as arrays of that backend."""
+class CounterStream:
+    """A seeded stream of U[0, 1) draws whose whole state is gdbp's: a key and a counter.
 
-    def __init__(self, seed, backend):
+    Each draw is a pure function of ``(key, counter)`` (Philox4x64-10, see
+    :mod:`gdbp.backends._philox`), made by the backend's kernels where its
+    arrays live (``kernels.uniform``); the counter then advances by the
+    blocks the draw used. Saving the two integers and setting them again
+    resumes the stream exactly, on every backend, whatever its library's own
+    generator can or cannot say about itself. Making a stream allocates
+    nothing on the device.
+
+    Attributes
+    ----------
+    backend : Backend
+    seed : int
+    key, counter : int
+    """
+
+    def __init__(self, seed: int, backend):
         self.backend = backend
         self.seed = seed
-        self._host = HostGenerator(seed)
+        self.key = self.key_of(seed)
+        self.counter = 0
+
+    key_of = staticmethod(_philox.key_of)  # the 128-bit key of a seed
+    check_state = staticmethod(_philox.check_state)  # (key, counter) of a state, or a ValueError
+
+    def __repr__(self) -> str:
+        return f"CounterStream(seed={self.seed}, counter={self.counter}, backend={self.backend.spec!r})"
 
     def random(self, shape, dtype=None):
-        return self._host.random(shape, backend=self.backend, dtype=dtype)
+        """Draws from U[0, 1) of the given shape, as an array of the stream's backend in ``dtype`` (float32)."""
+        shape = _shape(shape)
+        n = math.prod(shape)
+        after = _philox.advance(self.counter, n)
+        out = self.backend.kernels.uniform(self.key, self.counter, shape, dtype, self.backend)
+        self.counter = after
+        return out
 
-    def get_state(self):
-        return self._host.get_state()
+    def get_state(self) -> dict:
+        """``{"key": int, "counter": int}``: JSON-ready, and all there is to the stream."""
+        return {"key": self.key, "counter": self.counter}
 
-    def set_state(self, state) -> None:
-        self._host.set_state(state)
+    def set_state(self, state: dict) -> None:
+        """Continue from a state taken by :meth:`get_state` (a ValueError, changing nothing, if it is not one)."""
+        self.key, self.counter = _philox.check_state(state)
 
 
 def device_rng(seed: int, backend=None):
@@ -141,18 +175,15 @@ def device_rng(seed: int, backend=None):
 
     Returns
     -------
-    object
+    CounterStream
         With ``.random(shape, dtype=None)`` giving an array of the backend
         (float32 unless ``dtype`` says otherwise), ``.backend``, ``.seed``,
-        and ``get_state()`` / ``set_state(state)`` (JSON-ready values; not
-        available for CuPy, whose generator does not expose its state).
+        and ``get_state()`` / ``set_state(state)``: ``{"key": int, "counter": int}``.
 
     Notes
     -----
-    CPU backends share the host stream (same seed, same numbers on NumPy,
-    torch and array-api-strict). CuPy and torch on CUDA use their own
-    generators on the device: deterministic per seed, different numbers.
+    One seed gives the same numbers on NumPy, torch (CPU), array-api-strict
+    and CuPy; torch on CUDA gives its own (deterministic per seed and state).
     """
     target = _resolve.resolve(backend)
-    return target.kernels.stream(check_seed(seed), target)
-
+    return CounterStream(check_seed(seed), target)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from ._backend import Backend, BackendUnavailableError, import_library, intern
 from ._kernels import UNKNOWN, Kernels, library_kernels
+from ._philox import library_seed
 from ._scatter import as_key, assign_selected, has_int_array
 
 __all__ = ["TorchKernels", "torch_backend"]
 
 
 class TorchKernels(Kernels):
+    def __init__(self, xp):
+        super().__init__(xp)
+        self._generators: dict = {}  # device -> the torch.Generator reseeded for each draw there
+
     def memory_of(self, a):
         if a._base is None:  # torch marks a view (expand, reshape, slicing) by its base
             return None
@@ -34,34 +39,26 @@ class TorchKernels(Kernels):
     def to_numpy(self, x):
         return x.detach().cpu().numpy()
 
-    def stream(self, seed: int, backend):
-        if backend.is_gpu:
-            return TorchStream(seed, backend)
-        return super().stream(seed, backend)
+    def uniform(self, key: int, counter: int, shape: tuple, dtype, backend):
+        if not backend.is_gpu:
+            return super().uniform(key, counter, shape, dtype, backend)
+        return self.seeded_uniform(key, counter, shape, dtype, backend.device)
 
+    def seeded_uniform(self, key: int, counter: int, shape: tuple, dtype, device):
+        """U[0, 1) from torch's own generator on ``device``, seeded afresh from ``(key, counter)``.
 
-class TorchStream:
-    """torch's own generator, on the backend's CUDA device."""
-
-    def __init__(self, seed, backend):
+        torch has no uint64 arithmetic on CUDA to compute Philox with, so a
+        draw on torch:cuda is torch's (its numbers differ from the other
+        backends'); the stream's state is still gdbp's key and counter. One
+        generator per device is kept and reseeded: seeding it is cheap.
+        """
         import torch
 
-        self.backend = backend
-        self.seed = seed
-        self._torch = torch
-        self._g = torch.Generator(device=backend.device)
-        self._g.manual_seed(seed)
-
-    def random(self, shape, dtype=None):
-        dtype = self._torch.float32 if dtype is None else dtype
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        return self._torch.rand(shape, generator=self._g, device=self.backend.device, dtype=dtype)
-
-    def get_state(self):
-        return self._g.get_state().tolist()
-
-    def set_state(self, state) -> None:
-        self._g.set_state(self._torch.tensor(state, dtype=self._torch.uint8))
+        g = self._generators.get(device)
+        if g is None:
+            g = self._generators[device] = torch.Generator(device=device)
+        g.manual_seed(library_seed(key, counter))
+        return torch.rand(tuple(shape), generator=g, device=device, dtype=self.dtype(dtype))
 
 
 def torch_backend(device="cpu") -> Backend:

@@ -107,12 +107,25 @@ class ArrayNamespace:
     def _new(self, array):
         return make(array, backends.backend_of(array) or self.backend)
 
-    def _create(self, fn, *args, **kw):
-        """A new array from a creation function, as a Tensor (made again at each replay of gdbp.compile)."""
-        return self._new(trace.external(fn, *args, **kw))
 
     def _device(self, device):
         return self.backend.device if device is None else device
+
+    def _create(self, create, *args, device=None, **kw):
+        """``create(*args, device=..., **kw)`` as a Tensor, on ``device`` (default: the bound backend's).
+
+        Inside the library's creation context: array-api-compat's CuPy
+        functions ignore ``device=`` (see :meth:`gdbp.backends.Kernels.creating`).
+        """
+        device = self._device(device)
+        with self.backend.kernels.creating(device):
+            # Through trace.external: under gdbp.compile, made again at each replay.
+            return self._new(trace.external(create, *args, device=device, **kw))
+
+    def _create_like(self, create, x, *args, device=None, **kw):
+        """As :meth:`_create`, for a ``*_like`` function: on x's device unless ``device`` says otherwise."""
+        x = unwrap(x)
+        return self._create(create, x, *args, device=backends.device_of(x) if device is None else device, **kw)
 
     def asarray(self, obj, /, *, dtype=None, device=None, copy=None):
         if isinstance(obj, Tensor):
@@ -121,43 +134,43 @@ class ArrayNamespace:
             if copy:
                 return ops.positive(obj)
             return obj
-        return self._create(self._xp.asarray, obj, dtype=dtype, device=self._device(device), copy=copy)
+        return self._create(self._xp.asarray, obj, dtype=dtype, device=device, copy=copy)
 
     def zeros(self, shape, *, dtype=None, device=None):
-        return self._create(self._xp.zeros, shape, dtype=dtype, device=self._device(device))
+        return self._create(self._xp.zeros, shape, dtype=dtype, device=device)
 
     def ones(self, shape, *, dtype=None, device=None):
-        return self._create(self._xp.ones, shape, dtype=dtype, device=self._device(device))
+        return self._create(self._xp.ones, shape, dtype=dtype, device=device)
 
     def empty(self, shape, *, dtype=None, device=None):
-        return self._create(self._xp.empty, shape, dtype=dtype, device=self._device(device))
+        return self._create(self._xp.empty, shape, dtype=dtype, device=device)
 
     def full(self, shape, fill_value, *, dtype=None, device=None):
-        return self._create(self._xp.full, shape, unwrap(fill_value), dtype=dtype, device=self._device(device))
+        return self._create(self._xp.full, shape, unwrap(fill_value), dtype=dtype, device=device)
 
     def zeros_like(self, x, /, *, dtype=None, device=None):
-        return self._create(self._xp.zeros_like, unwrap(x), dtype=dtype, device=device)
+        return self._create_like(self._xp.zeros_like, x, dtype=dtype, device=device)
 
     def ones_like(self, x, /, *, dtype=None, device=None):
-        return self._create(self._xp.ones_like, unwrap(x), dtype=dtype, device=device)
+        return self._create_like(self._xp.ones_like, x, dtype=dtype, device=device)
 
     def empty_like(self, x, /, *, dtype=None, device=None):
-        return self._create(self._xp.empty_like, unwrap(x), dtype=dtype, device=device)
+        return self._create_like(self._xp.empty_like, x, dtype=dtype, device=device)
 
     def full_like(self, x, /, fill_value, *, dtype=None, device=None):
-        return self._create(self._xp.full_like, unwrap(x), unwrap(fill_value), dtype=dtype, device=device)
+        return self._create_like(self._xp.full_like, x, unwrap(fill_value), dtype=dtype, device=device)
 
     def arange(self, start, /, stop=None, step=1, *, dtype=None, device=None):
-        return self._create(self._xp.arange, start, stop, step, dtype=dtype, device=self._device(device))
+        return self._create(self._xp.arange, start, stop, step, dtype=dtype, device=device)
 
     def linspace(self, start, stop, /, num, *, dtype=None, device=None, endpoint=True):
-        return self._create(self._xp.linspace, start, stop, num, dtype=dtype, device=self._device(device), endpoint=endpoint)
+        return self._create(self._xp.linspace, start, stop, num, dtype=dtype, device=device, endpoint=endpoint)
 
     def eye(self, n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
-        return self._create(self._xp.eye, n_rows, n_cols, k=k, dtype=dtype, device=self._device(device))
+        return self._create(self._xp.eye, n_rows, n_cols, k=k, dtype=dtype, device=device)
 
     def from_dlpack(self, x, /, *, device=None, copy=None):
-        return self._create(self._xp.from_dlpack, unwrap(x))
+        return self._new(trace.external(self._xp.from_dlpack, unwrap(x)))
 
     def meshgrid(self, *arrays, indexing="xy"):
         """Coordinate grids, as broadcasts of reshaped inputs (differentiable)."""

@@ -292,7 +292,8 @@ class Tensor:
         return int(self._host("int(x)"))
 
     def __index__(self) -> int:
-        return operator.index(self._host("an index from an array"))
+        # Not operator.index(self.data): CuPy's arrays have no __index__. A 0-d integer Tensor only.
+        return self._backend.kernels.index(self._host("an index from an array"))
 
     def __complex__(self) -> complex:
         return complex(self._host("complex(x)"))

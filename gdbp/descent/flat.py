@@ -221,9 +221,14 @@ class FlatGroup:
             _, state = update(self.data[a:b], self.grad[a:b], dict(given, step=t) if counted and t else given)
             state = dict(state)
             state.pop("step", None)
-            # The rules compute new state arrays; they go back into the block's slice.
+            # The rules compute new state arrays. A block that is the whole buffer (always, on a GPU)
+            # takes the new array as the flat state: copying it back would be one more pass over memory.
+            whole = len(self.blocks) == 1
             for k, v in state.items():
                 if v is not given.get(k):
+                    if whole and v.dtype == self.data.dtype and self.backend.kernels.memory_of(v) is None:
+                        self.state[k] = v
+                        continue
                     if k not in self.state:
                         self.state[k] = xp.empty_like(self.data)  # every block fills its slice
                     self.state[k][a:b] = v

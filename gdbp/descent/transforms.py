@@ -110,11 +110,14 @@ def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0):
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:
         p = params[0]
-        return p.backend.xp.zeros((), dtype=p.dtype, device=p.backend.device)
+        with p.backend.kernels.creating(p.backend.device):
+            return p.backend.xp.zeros((), dtype=p.dtype, device=p.backend.device)
     grads = [grad_array(p) for p in with_grad]
-    xp = with_grad[0].backend.xp
+    backend = with_grad[0].backend
+    xp = backend.xp
     total = global_norm(grads, norm_type)
-    scale = xp.clip(max_norm / (total + 1e-6), max=1.0)
+    # Kernels.clip: minimum and maximum, where array-api-compat's clip would sync a GPU.
+    scale = backend.kernels.clip(max_norm / (total + 1e-6), None, 1.0)
     for p, g in zip(with_grad, grads):
         s = scale if scale.dtype == g.dtype else xp.astype(scale, g.dtype)
         set_grad_array(p, g * s)
@@ -139,4 +142,4 @@ def clip_grad_value(params, clip_value: float) -> None:
     for p in _params(params):
         g = grad_array(p)
         if g is not None:
-            set_grad_array(p, p.backend.xp.clip(g, min=-clip_value, max=clip_value))
+            set_grad_array(p, p.backend.kernels.clip(g, -clip_value, clip_value))

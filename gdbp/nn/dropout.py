@@ -42,10 +42,11 @@ def dropout(x, p: float = 0.5, training: bool = True, *, rng=None, seed=None):
 
     Notes
     -----
-    The mask is drawn where x lives: on CPU backends from the host stream
-    (the same mask on NumPy, torch and array-api-strict for one seed), on
-    GPUs by the library's own generator (deterministic per seed, but a
-    different mask). As in PyTorch, p = 1 gives zeros.
+    The mask is drawn where x lives, from gdbp's counter-based stream
+    (:class:`gdbp.backends.CounterStream`): one seed gives the same mask on
+    NumPy, torch (CPU), array-api-strict and CuPy; torch on CUDA draws its
+    own. Making a stream allocates nothing on the device, so a fresh one per
+    call costs no more than a seed. As in PyTorch, p = 1 gives zeros.
     """
     p = _check_p(p)
     if not training or p == 0.0:
@@ -90,6 +91,27 @@ def _state_seed(state) -> int:
     return seed
 
 
+def _check_stream(seed: int, stream) -> None:
+    """Check a saved stream position: None, or the ``{"key", "counter"}`` of the seed's stream."""
+    if stream is None:
+        return
+    if (isinstance(stream, dict) and "bit_generator" in stream) or isinstance(stream, list):
+        # A NumPy PCG64 state (CPU) or a torch generator's bytes (CUDA): how gdbp 0.1 saved a position.
+        raise ValueError(
+            f"Dropout: the saved stream position {reprlib.repr(stream)} is a library generator's state, as gdbp "
+            "saved it before masks came from its own counter-based stream; that position cannot be continued. "
+            "Resume from a checkpoint written by this version, or keep the weights and optimizer and restart "
+            "the masks from their seed: ckpt = gdbp.load(path); model.load_state_dict(ckpt.state_dict); "
+            "optimizer.load_state_dict(ckpt.optimizer_state)"
+        )
+    try:
+        key, _ = backends.CounterStream.check_state(stream)
+    except ValueError as exc:
+        raise ValueError(f"Dropout: the saved stream position is not a stream's: {exc}"[:300]) from None
+    if key != backends.CounterStream.key_of(seed):
+        raise ValueError(f"Dropout: the saved stream's key is not the key of seed {seed}: the state was altered")
+
+
 class Dropout(Module):
     """Inverted dropout (see :func:`dropout`); the identity in eval mode.
 
@@ -99,9 +121,10 @@ class Dropout(Module):
         The probability of dropping an element (default 0.5).
     seed : int, optional
         Seeds the stream of masks: the same seed gives the same sequence of
-        masks on a given backend. Default: drawn from the default stream of
-        :mod:`gdbp.nn.init` when the layer is built. Moving the layer's
-        inputs to another backend restarts the stream from the seed there.
+        masks (on every backend but torch on CUDA). Default: drawn from the
+        default stream of :mod:`gdbp.nn.init` when the layer is built.
+        Moving the layer's inputs to another backend continues the stream
+        there, from the same position.
     """
 
     def __init__(self, p: float = 0.5, seed: int | None = None):
@@ -140,37 +163,27 @@ class Dropout(Module):
         """Check that ``state`` is one :meth:`rng_state` gives, changing nothing.
 
         The seed must be an int >= 0; the stream position None (not drawn
-        yet), a host stream's position (tried on a throwaway host generator)
-        or a torch CUDA generator's bytes. Whether the backend the masks are
-        next drawn on can continue that position is found when they are drawn
-        (a CuPy generator cannot take one).
+        yet) or ``{"key": int, "counter": int}`` with the seed's key. The
+        state of a library's generator, as gdbp 0.1 saved it (a NumPy PCG64
+        state, torch's bytes), is refused with what to do instead.
 
         Raises
         ------
         ValueError
-            The state is malformed.
+            The state is malformed, or of the old kind.
         """
-        seed = _state_seed(state)
-        stream = state.get("stream")
-        if stream is None:
-            return
-        if isinstance(stream, list):  # torch's generator state: bytes
-            if all(type(b) is int and 0 <= b < 256 for b in stream):
-                return
-            raise ValueError("Dropout: a torch generator's saved position is a list of bytes (ints in [0, 256))")
-        try:
-            backends.host_rng(seed).set_state(stream)
-        except Exception as exc:  # NumPy refuses a malformed position in several ways
-            raise ValueError(f"Dropout: the saved stream position is not a host generator's: {exc!r}"[:300]) from None
+        _check_stream(_state_seed(state), state.get("stream"))
 
     def forward(self, x):
         if not self.training or self.p == 0.0:
             return x
         backend = _backend(x)
         if self._stream is None or self._stream.backend is not backend:
+            # The position is gdbp's (key, counter): it carries over to the new backend as it is.
+            saved = self._saved_state if self._stream is None else self._stream.get_state()
             self._stream = backends.device_rng(self.seed, backend)
-            if self._saved_state is not None:
-                self._stream.set_state(self._saved_state)
+            if saved is not None:
+                self._stream.set_state(saved)
                 self._saved_state = None
         return dropout(x, self.p, True, rng=self._stream)
 

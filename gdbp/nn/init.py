@@ -119,16 +119,26 @@ def normal(shape, mean=0.0, std=1.0, *, rng=None, seed=None, backend=None, dtype
     return generator(rng, seed).normal(shape, mean, std, backend=target, dtype=dtype_of(target, dtype))
 
 
+def _filled(create: str, shape, backend, dtype):
+    """``xp.zeros`` or ``xp.ones`` on the backend's device, made inside its creation context.
+
+    array-api-compat's CuPy functions ignore ``device=`` (they make arrays on
+    CuPy's current device): :meth:`gdbp.backends.Kernels.creating` makes the
+    backend's device current, so that cupy:1's parameters are made on GPU 1.
+    """
+    target = backends.resolve(backend)
+    with target.kernels.creating(target.device):
+        return getattr(target.xp, create)(tuple(shape), dtype=dtype_of(target, dtype), device=target.device)
+
+
 def zeros(shape, *, backend=None, dtype=None):
     """An array of zeros."""
-    target = backends.resolve(backend)
-    return target.xp.zeros(tuple(shape), dtype=dtype_of(target, dtype), device=target.device)
+    return _filled("zeros", shape, backend, dtype)
 
 
 def ones(shape, *, backend=None, dtype=None):
     """An array of ones."""
-    target = backends.resolve(backend)
-    return target.xp.ones(tuple(shape), dtype=dtype_of(target, dtype), device=target.device)
+    return _filled("ones", shape, backend, dtype)
 
 
 def _empty(shape) -> bool:

@@ -317,7 +317,7 @@ class Module:
             moved = backends.transfer(value, target)
             backends.check_fits(moved, target, None, current.dtype, what, "the module's", "; cast the value first")
             if copy and moved is value:  # already on the target: copy, so the module owns its values
-                moved = target.xp.asarray(value, copy=True)
+                moved = target.kernels.copy(value)
             staged.append((m, name, kind, moved))
         return LoadResult(missing, unexpected), staged
 

@@ -40,7 +40,7 @@ class Parameter(Tensor):
                 f"a Parameter holds real floating-point values, got dtype {data.dtype}; "
                 "cast first, e.g. xp.astype(x, xp.float32)"
             )
-        super().__init__(xp.asarray(data, copy=True), requires_grad=requires_grad)
+        super().__init__(backend.kernels.copy(data), requires_grad=requires_grad)  # on data's device
 
     def __repr__(self) -> str:
         return f"Parameter({self.data!r}, backend={self._backend.spec!r})"

@@ -35,7 +35,7 @@ from ._data import (
 )
 from .callbacks import LRSchedule, Run, stateful
 from .history import History
-from .metrics import RunningMean, batch_value, resolve_metrics
+from .metrics import RunningMean, batch_value, resolve_metrics, sync_all
 from .progress import EpochBar, wants_bar
 
 __all__ = ["fit", "evaluate", "predict"]
@@ -307,8 +307,7 @@ def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, 
     done = 0
 
     def sync():
-        for r in running.values():
-            r.sync()
+        sync_all(running.values())  # one transfer for the cost and every metric
         bad = running["cost"].first_bad
         if bad is not None:
             step, value = bad
@@ -395,8 +394,7 @@ def evaluate(model, data, metrics, batch_size: int = 256, *, cost=None) -> dict:
             yb = Tensor(y[start:stop, ...])
             for name, fn in fns:
                 running[name].add(batch_value(fn, pred, yb), stop - start, step)
-    for r in running.values():
-        r.sync()
+    sync_all(running.values())
     return {name: r.mean for name, r in running.items()}
 
 

@@ -14,7 +14,7 @@ import math
 from .. import backends
 from ..backprop import no_grad, unwrap
 
-__all__ = ["accuracy", "resolve_metrics", "RunningMean"]
+__all__ = ["accuracy", "resolve_metrics", "RunningMean", "sync_all"]
 
 
 def accuracy(pred, target):
@@ -125,8 +125,9 @@ def batch_value(fn, pred, target):
 class RunningMean:
     """A size-weighted mean of per-batch 0-d device values, brought to the host in chunks.
 
-    :meth:`add` keeps the device value (no host sync); :meth:`sync` stacks
-    the pending values and copies them to the host in ONE transfer.
+    :meth:`add` keeps the device value (no host sync); :meth:`sync` (or
+    :func:`sync_all`, for several means at once) copies the pending values
+    to the host in ONE transfer.
     """
 
     __slots__ = ("_values", "_weights", "_steps", "total", "count", "first_bad")
@@ -143,10 +144,10 @@ class RunningMean:
         self._steps.append(step)
 
     def sync(self) -> None:
-        if not self._values:
-            return
-        xp = backends.namespace(self._values[0])
-        host = backends.to_numpy(xp.stack([xp.reshape(v, ()) for v in self._values])).tolist()
+        sync_all([self])
+
+    def _take(self, host: list) -> None:
+        """Fold in the host values of the pending entries, in order."""
         for v, w, s in zip(host, self._weights, self._steps):
             if self.first_bad is None and not math.isfinite(v):
                 self.first_bad = (s, v)
@@ -157,3 +158,23 @@ class RunningMean:
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else math.nan
+
+
+def sync_all(means) -> None:
+    """Bring the pending values of several running means to the host in one transfer.
+
+    Each transfer from a GPU waits for the device; the training loop's cost
+    and metrics are read together, every ``sync_every`` steps. The values
+    meet in float64 (exact for float32 values), on their backend.
+    """
+    means = [m for m in means if m._values]
+    if not means:
+        return
+    values = [v for m in means for v in m._values]
+    xp = backends.namespace(values[0])
+    host = backends.to_numpy(xp.stack([xp.astype(xp.reshape(v, ()), xp.float64) for v in values])).tolist()
+    start = 0
+    for m in means:
+        stop = start + len(m._values)
+        m._take(host[start:stop])
+        start = stop
