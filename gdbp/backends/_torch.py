@@ -26,7 +26,9 @@ class TorchKernels(Kernels):
         return z
 
     def to_numpy(self, x):
-        return x.detach().cpu().numpy()
+        # torch's conj() (and negation of a conjugate's imaginary part) only set a bit on a view: resolve it,
+        # as .numpy() refuses such tensors (a no-op on others).
+        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
 
     def stream(self, seed: int, backend):
         if backend.is_gpu:

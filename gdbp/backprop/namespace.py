@@ -14,7 +14,7 @@ import math
 
 from .. import backends
 from . import ops
-from .primitive import NAMESPACE, Primitive, extensions
+from .primitive import NAMESPACE, Extension, Primitive, extensions
 from .tensor import Tensor, make, unwrap
 
 __all__ = ["ArrayNamespace", "namespace_for", "DIFFERENTIABLE", "PASS_THROUGH", "TapeKernels"]
@@ -68,6 +68,7 @@ class ArrayNamespace:
         for name in DTYPES:
             if hasattr(backend.xp, name):
                 setattr(self, name, getattr(backend.xp, name))
+        self.fft = _fft_extension(self)
 
     def __repr__(self):
         return f"<gdbp differentiable namespace on {self.backend.spec}>"
@@ -160,6 +161,30 @@ class ArrayNamespace:
 
     def iinfo(self, type, /):
         return self._xp.iinfo(unwrap(type))
+
+
+def _fft_extension(ns: ArrayNamespace) -> Extension:
+    """``xp.fft``: the registry's transforms, and fftfreq and rfftfreq, which create arrays on ns's backend as arange does."""
+
+    def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
+        """The frequencies of an n-point DFT's bins, in cycles per unit of the spacing d.
+
+        ``[0, 1, ..., (n - 1) // 2, -(n // 2), ..., -1] / (d * n)``; no gradient (a creation function).
+        """
+        return ns._new(ns._xp.fft.fftfreq(_points(n, "fftfreq"), d=d, dtype=dtype, device=ns._device(device)))
+
+    def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
+        """The frequencies of rfft's bins: ``[0, 1, ..., n // 2] / (d * n)``; no gradient."""
+        return ns._new(ns._xp.fft.rfftfreq(_points(n, "rfftfreq"), d=d, dtype=dtype, device=ns._device(device)))
+
+    transforms = {name.split(".", 1)[1]: fn for name, fn in NAMESPACE.items() if name.startswith("fft.")}
+    return Extension("fft", {**transforms, "fftfreq": fftfreq, "rfftfreq": rfftfreq})
+
+
+def _points(n, name) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"fft.{name}: n={n!r}; the number of points must be a positive integer")
+    return n
 
 
 # The registry's functions, as the namespace's: one registry, read here and by gdbp.backprop.ops.

@@ -26,8 +26,10 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
+from .. import backends
+
 __all__ = ["Primitive", "OPS", "NAMESPACE", "defprim", "defn", "unary", "binary", "no_grad_op", "no_gradient",
-           "axes", "Extension", "extensions"]
+           "axes", "conj", "Extension", "extensions"]
 
 #: Every public op by name: primitives and functions composed from them (what ``gdbp.backprop.ops`` holds).
 OPS: dict[str, Callable] = {}
@@ -253,6 +255,22 @@ def axes(axis, ndim: int) -> tuple:
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(out)
+
+
+def conj(xp, a):
+    """The complex conjugate of ``a`` where ``a`` is complex; a real ``a`` as it is.
+
+    Gradient rules of complex ops follow PyTorch's convention: for a real
+    cost, the gradient of a complex input is the conjugate Wirtinger
+    derivative, so a holomorphic ``f`` pulls ``g`` back to ``g * conj(f'(z))``.
+    A real array is returned untouched (``xp.conj`` of one is a copy in
+    NumPy), so that real code pays no pass over memory for complex support.
+    """
+    if type(a) in (int, float):
+        return a
+    if type(a) is complex:
+        return a.conjugate()
+    return xp.conj(a) if backends.isdtype(xp, a.dtype, "complex floating") else a
 
 
 from .engine import apply  # noqa: E402  (the engine needs Tensor, which needs this registry)

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (importing a module registers its ops)
     conversion,
     elementwise,
     error_function,
+    fourier,
     indexing,
     manipulation,
     products,
@@ -20,8 +21,8 @@ from . import (  # noqa: F401  (importing a module registers its ops)
     special,
 )
 
-_modules = {"conversion", "elementwise", "error_function", "indexing", "manipulation", "products", "reductions",
-            "searching", "special"}
+_modules = {"conversion", "elementwise", "error_function", "fourier", "indexing", "manipulation", "products",
+            "reductions", "searching", "special"}
 assert not _modules & (set(OPS) | set(extensions(OPS))), "an op is named like a module of gdbp.backprop.ops"
 globals().update({name: fn for name, fn in OPS.items() if "." not in name})
 globals().update(extensions(OPS))

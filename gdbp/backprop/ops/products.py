@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..primitive import binary, defn
+from ... import backends
+from ..primitive import binary, conj, defn
+from ..tensor import unwrap
+from .elementwise import conj_p
 from .manipulation import permute_dims, reshape
 from .reductions import sum_p
 
@@ -17,7 +20,8 @@ def _mT(xp, a):
 
 
 def _matmul_x(xp, g, ans, x, y):
-    # ans = x @ y  =>  dx = g @ y^T, with 1-D operands promoted to matrices and back.
+    # ans = x @ y  =>  dx = g @ y^H, with 1-D operands promoted to matrices and back.
+    y = conj(xp, y)
     if y.ndim == 1:
         if x.ndim == 1:
             return g * y
@@ -28,7 +32,8 @@ def _matmul_x(xp, g, ans, x, y):
 
 
 def _matmul_y(xp, g, ans, x, y):
-    # dy = x^T @ g
+    # dy = x^H @ g
+    x = conj(xp, x)
     if x.ndim == 1:
         if y.ndim == 1:
             return g * x
@@ -70,5 +75,8 @@ def tensordot(x1, x2, /, *, axes=2):
 
 @defn
 def vecdot(x1, x2, /, *, axis=-1):
-    """Dot product of vectors along an axis (real inputs: sum(x1 * x2))."""
+    """Dot product of vectors along an axis: sum(conj(x1) * x2)."""
+    raw = unwrap(x1)
+    if backends.isdtype(backends.namespace(raw), raw.dtype, "complex floating"):
+        x1 = conj_p(x1)
     return sum_p(x1 * x2, axis=axis)
