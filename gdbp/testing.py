@@ -284,8 +284,9 @@ def _worst_index(projected, xs, i, g, eps) -> str:
             minus = projected([x - (eps * step) * basis if j == i else a for j, a in enumerate(xs)])
             fd += step * (plus - minus) / (2 * eps)
         mine = complex(host_g[flat]) if _is_complex(x) else float(host_g[flat])
-        if abs(mine - fd) > worst:
-            worst, found = abs(mine - fd), (flat, mine, fd)
+        off = abs(mine - fd)
+        if off > worst or off != off:  # a NaN is the worst there is
+            worst, found = math.inf if off != off else off, (flat, mine, fd)
     flat, mine, fd = found
     return (f"; worst element: index {_unravel(flat, tuple(x.shape))} of argument {i}, "
             f"gdbp {mine!r} vs finite difference {fd!r}")
