@@ -266,11 +266,19 @@ def conj(xp, a):
     A real array is returned untouched (``xp.conj`` of one is a copy in
     NumPy), so that real code pays no pass over memory for complex support.
     """
-    if type(a) in (int, float):
-        return a
-    if type(a) is complex:
-        return a.conjugate()
-    return xp.conj(a) if backends.isdtype(xp, a.dtype, "complex floating") else a
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:  # a Python scalar
+        return a.conjugate() if type(a) is complex else a
+    try:
+        is_complex = _COMPLEX[xp][dtype]
+    except KeyError:
+        is_complex = _COMPLEX.setdefault(xp, {})[dtype] = backends.isdtype(xp, dtype, "complex floating")
+    return xp.conj(a) if is_complex else a
+
+
+# namespace -> dtype -> whether it is complex; nested (no key tuple to build), as conj runs in every
+# product's backward pass, and per namespace, as dtypes of two libraries must not be compared.
+_COMPLEX: dict = {}
 
 
 from .engine import apply  # noqa: E402  (the engine needs Tensor, which needs this registry)
