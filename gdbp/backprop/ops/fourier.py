@@ -168,6 +168,7 @@ def _complex_input(x, name):
 
 
 def _real_input(x, name, instead):
+    """x itself, which must be real: ``instead`` names the transform that takes complex input."""
     _, kind = _dtype_kind(x)
     if kind != "real":
         raise TypeError(f"fft.{name}: the input must be real floating-point, got dtype {unwrap(x).dtype}; "
@@ -224,101 +225,105 @@ def _sizes(x, s, axes, name, halved=False):
 # --- the public functions: the standard's signatures ----------------------------------------------
 
 
-@defn(name="fft.fft")
-def fft(x, /, *, n=None, axis=-1, norm="backward"):
-    """The 1-D discrete Fourier transform: ``y[k] = sum_j x[j] exp(-2 pi i j k / n)``, scaled by ``norm``.
+def _check_input(x, name, real):
+    return _real_input(x, name, real) if real else _complex_input(x, name)
+
+
+def _one_axis_function(prim, name, doc, real=None, halved=False):
+    """The public ``name(x, /, *, n=None, axis=-1, norm="backward")`` of a transform along one axis.
+
+    ``real``: the input must be real (the name of the complex transform to
+    use instead); ``halved``: x holds a half spectrum, n defaults to 2 * (M - 1).
+    """
+
+    def transform(x, /, *, n=None, axis=-1, norm="backward"):
+        x = _check_input(x, name, real)
+        axis = _axis(x, axis, name)
+        m = x.shape[axis]
+        return prim(x, n=_size(n, 2 * (m - 1) if halved else m, name), axis=axis, norm=_norm(norm, name))
+
+    transform.__name__ = transform.__qualname__ = name
+    transform.__doc__ = doc
+    return defn(transform, name=f"fft.{name}")
+
+
+def _n_axes_function(prim, name, doc, real=None, halved=False):
+    """The public ``name(x, /, *, s=None, axes=None, norm="backward")`` of a transform over several axes."""
+
+    def transform(x, /, *, s=None, axes=None, norm="backward"):
+        x = _check_input(x, name, real)
+        s, axes = _sizes(x, s, axes, name, halved)
+        return prim(x, s=s, axes=axes, norm=_norm(norm, name))
+
+    transform.__name__ = transform.__qualname__ = name
+    transform.__doc__ = doc
+    return defn(transform, name=f"fft.{name}")
+
+
+_ARGUMENTS = """
 
     Parameters
     ----------
     x : array
-        Complex (a real input is cast to the complex dtype of its precision).
-    n : int, optional
-        The transform length: the axis is zero-padded or trimmed to n.
-    axis : int
-        The axis to transform.
-    norm : {"backward", "ortho", "forward"}
-        Scale by 1, 1/sqrt(n) or 1/n.
+        {input}
+    {n} : {n_type}, optional
+        {n_doc}
+    {axis} : {axis_type}
+        {axis_doc}
+    norm : {{"backward", "ortho", "forward"}}
+        {norm_doc}
 
     Returns
     -------
     array
-        Complex, of x's precision; n long along axis.
+        {output}
     """
-    x = _complex_input(x, "fft")
-    axis = _axis(x, axis, "fft")
-    return fft_p(x, n=_size(n, x.shape[axis], "fft"), axis=axis, norm=_norm(norm, "fft"))
 
 
-@defn(name="fft.ifft")
-def ifft(x, /, *, n=None, axis=-1, norm="backward"):
-    """The inverse of :func:`fft`: ``x[j] = sum_k y[k] exp(2 pi i j k / n)``, scaled by 1/n (``norm="backward"``)."""
-    x = _complex_input(x, "ifft")
-    axis = _axis(x, axis, "ifft")
-    return ifft_p(x, n=_size(n, x.shape[axis], "ifft"), axis=axis, norm=_norm(norm, "ifft"))
+def _doc(summary, input, output, n_axes=False, inverse=False):
+    one = dict(n="n", n_type="int", n_doc="The transform length: the axis is zero-padded or trimmed to n.",
+               axis="axis", axis_type="int", axis_doc="The axis to transform.")
+    many = dict(n="s", n_type="sequence of int", n_doc="The lengths along ``axes`` (-1: the whole axis).",
+                axis="axes", axis_type="sequence of int, optional",
+                axis_doc="The axes to transform: all, or the last len(s) when s is given (as NumPy).")
+    scale = "1/n, 1/sqrt(n) or 1" if inverse else "1, 1/sqrt(n) or 1/n"
+    return summary + _ARGUMENTS.format(input=input, output=output, norm_doc=f"Scale by {scale}.",
+                                       **(many if n_axes else one))
 
 
-@defn(name="fft.fftn")
-def fftn(x, /, *, s=None, axes=None, norm="backward"):
-    """The n-D discrete Fourier transform over ``axes`` (all by default), each padded or trimmed to ``s``."""
-    x = _complex_input(x, "fftn")
-    s, axes = _sizes(x, s, axes, "fftn")
-    return fftn_p(x, s=s, axes=axes, norm=_norm(norm, "fftn"))
+_COMPLEX_IN = "Complex (a real input is cast to the complex dtype of its precision; its gradient comes back real)."
+_REAL_IN = "Real floating-point."
 
-
-@defn(name="fft.ifftn")
-def ifftn(x, /, *, s=None, axes=None, norm="backward"):
-    """The inverse of :func:`fftn`."""
-    x = _complex_input(x, "ifftn")
-    s, axes = _sizes(x, s, axes, "ifftn")
-    return ifftn_p(x, s=s, axes=axes, norm=_norm(norm, "ifftn"))
-
-
-@defn(name="fft.rfft")
-def rfft(x, /, *, n=None, axis=-1, norm="backward"):
-    """The DFT of a real signal, bins 0..n//2 (the others are their conjugates); complex of x's precision."""
-    x = _real_input(x, "rfft", "fft")
-    axis = _axis(x, axis, "rfft")
-    return rfft_p(x, n=_size(n, x.shape[axis], "rfft"), axis=axis, norm=_norm(norm, "rfft"))
-
-
-@defn(name="fft.irfft")
-def irfft(x, /, *, n=None, axis=-1, norm="backward"):
-    """The inverse of :func:`rfft`: a real signal n long (default 2 * (M - 1)) from bins 0..n//2."""
-    x = _complex_input(x, "irfft")
-    axis = _axis(x, axis, "irfft")
-    return irfft_p(x, n=_size(n, 2 * (x.shape[axis] - 1), "irfft"), axis=axis, norm=_norm(norm, "irfft"))
-
-
-@defn(name="fft.rfftn")
-def rfftn(x, /, *, s=None, axes=None, norm="backward"):
-    """The n-D DFT of a real array: :func:`rfft` over the last of ``axes``, :func:`fft` over the others."""
-    x = _real_input(x, "rfftn", "fftn")
-    s, axes = _sizes(x, s, axes, "rfftn")
-    return rfftn_p(x, s=s, axes=axes, norm=_norm(norm, "rfftn"))
-
-
-@defn(name="fft.irfftn")
-def irfftn(x, /, *, s=None, axes=None, norm="backward"):
-    """The inverse of :func:`rfftn`: real, of lengths ``s`` (the last by default 2 * (M - 1))."""
-    x = _complex_input(x, "irfftn")
-    s, axes = _sizes(x, s, axes, "irfftn", halved=True)
-    return irfftn_p(x, s=s, axes=axes, norm=_norm(norm, "irfftn"))
-
-
-@defn(name="fft.hfft")
-def hfft(x, /, *, n=None, axis=-1, norm="backward"):
-    """The DFT of a signal with Hermitian symmetry, given by bins 0..n//2: real, n long (default 2 * (M - 1))."""
-    x = _complex_input(x, "hfft")
-    axis = _axis(x, axis, "hfft")
-    return hfft_p(x, n=_size(n, 2 * (x.shape[axis] - 1), "hfft"), axis=axis, norm=_norm(norm, "hfft"))
-
-
-@defn(name="fft.ihfft")
-def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
-    """The inverse of :func:`hfft`: bins 0..n//2 of a real signal's inverse DFT."""
-    x = _real_input(x, "ihfft", "ifft")
-    axis = _axis(x, axis, "ihfft")
-    return ihfft_p(x, n=_size(n, x.shape[axis], "ihfft"), axis=axis, norm=_norm(norm, "ihfft"))
+fft = _one_axis_function(fft_p, "fft", _doc(
+    "The 1-D discrete Fourier transform: ``y[k] = sum_j x[j] exp(-2 pi i j k / n)``, scaled by ``norm``.",
+    _COMPLEX_IN, "Complex, of x's precision; n long along axis."))
+ifft = _one_axis_function(ifft_p, "ifft", _doc(
+    "The inverse of :func:`fft`: ``x[j] = sum_k y[k] exp(2 pi i j k / n)``, scaled by ``norm``.",
+    _COMPLEX_IN, "Complex, of x's precision; n long along axis.", inverse=True))
+rfft = _one_axis_function(rfft_p, "rfft", _doc(
+    "The DFT of a real signal: bins 0..n//2 (the others are their conjugates).",
+    _REAL_IN, "Complex, of x's precision; n // 2 + 1 long along axis."), real="fft")
+irfft = _one_axis_function(irfft_p, "irfft", _doc(
+    "The inverse of :func:`rfft`: a real signal n long (default 2 * (M - 1)) from bins 0..n//2.",
+    _COMPLEX_IN, "Real, of x's precision; n long along axis.", inverse=True), halved=True)
+hfft = _one_axis_function(hfft_p, "hfft", _doc(
+    "The DFT of a signal with Hermitian symmetry, given by its bins 0..n//2: ``irfft(conj(x))`` times n.",
+    _COMPLEX_IN, "Real, of x's precision; n long (default 2 * (M - 1)) along axis."), halved=True)
+ihfft = _one_axis_function(ihfft_p, "ihfft", _doc(
+    "The inverse of :func:`hfft`: bins 0..n//2 of a real signal's inverse DFT, ``conj(rfft(x)) / n``.",
+    _REAL_IN, "Complex, of x's precision; n // 2 + 1 long along axis.", inverse=True), real="ifft")
+fftn = _n_axes_function(fftn_p, "fftn", _doc(
+    "The n-D discrete Fourier transform: :func:`fft` along each of ``axes``.",
+    _COMPLEX_IN, "Complex, of x's precision; s[i] long along axes[i].", n_axes=True))
+ifftn = _n_axes_function(ifftn_p, "ifftn", _doc(
+    "The inverse of :func:`fftn`.", _COMPLEX_IN, "Complex, of x's precision; s[i] long along axes[i].",
+    n_axes=True, inverse=True))
+rfftn = _n_axes_function(rfftn_p, "rfftn", _doc(
+    "The n-D DFT of a real array: :func:`rfft` along the last of ``axes``, :func:`fft` along the others.",
+    _REAL_IN, "Complex, of x's precision; s[-1] // 2 + 1 long along the last axis.", n_axes=True), real="fftn")
+irfftn = _n_axes_function(irfftn_p, "irfftn", _doc(
+    "The inverse of :func:`rfftn`: real, of lengths ``s`` (the last by default 2 * (M - 1)).",
+    _COMPLEX_IN, "Real, of x's precision; s[i] long along axes[i].", n_axes=True, inverse=True), halved=True)
 
 
 def _shift(x, axes, sign):
