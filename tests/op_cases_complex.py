@@ -9,6 +9,8 @@ padding and trimming, even and odd lengths, another axis and each norm.
 
 from __future__ import annotations
 
+from gdbp.backprop import ops
+
 from op_cases import MASK, Complex, Const, Float, binary_fn, case, matmul, ns, reduction, unary_fn
 
 # --- complex inputs: PyTorch's convention (the conjugate Wirtinger derivative) --------------------
@@ -85,3 +87,6 @@ case("fft.irfftn", fft_fn("irfftn", s=(4, 5), axes=(2, 0), norm="ortho"), Comple
 for _name in ("fftshift", "ifftshift"):
     case(f"fft.{_name}", fft_fn(_name), Float((3, 4)), label="all-axes")
     case(f"fft.{_name}", fft_fn(_name, axes=1), Complex((2, 5)), label="complex-axis1")
+case("linear", lambda x, w, b: ops.linear(x, w, b), Complex((4, 3)), Complex((5, 3)), Complex((5,)), label="complex")
+case("linear", lambda x, w, b: ops.linear(x, w, b), Complex((2, 4, 3)), Float((5, 3)), Float((5,)),
+     label="complex-input-real-weights", skip={"torch": "torch's matmul refuses a complex and a real operand"})

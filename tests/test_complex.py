@@ -20,7 +20,7 @@ import torch
 
 import gdbp
 from gdbp import backends
-from gdbp.backprop import GradRequirementError
+from gdbp.backprop import GradRequirementError, ops
 from gdbp.backprop.primitive import conj
 from gdbp.testing import check_grad
 
@@ -200,6 +200,24 @@ def test_complex_gradients_on_each_backend(backend_name, rng):
     check_grad(lambda a: xp_of(a).conj(a) * a + a, z)
     want = gdbp.grad(lambda a: xp_of(a).sum(xp_of(a).abs(xp_of(a).conj(a) * a + a) ** 2))(host)
     np.testing.assert_allclose(backends.to_numpy(g), want, rtol=1e-12)
+
+
+def test_a_recycled_real_gradient_buffer_meets_a_complex_gradient(rng):
+    # zero_grad_ lends w's gradient buffer to the next sweep; a complex input makes the product complex.
+    w = gdbp.tensor(rng.normal(size=(5, 3)), requires_grad=True)
+    b = gdbp.tensor(rng.normal(size=(5,)), requires_grad=True)
+    x = gdbp.tensor(rng.normal(size=(4, 3)) + 1j * rng.normal(size=(4, 3)))
+    grads = []
+    for _ in range(2):
+        (abs(ops.linear(x, w, b)) ** 2).sum().backward()
+        grads.append((w.grad.numpy().copy(), b.grad.numpy().copy()))
+        w.zero_grad_()
+        b.zero_grad_()
+    want = gdbp.grad(lambda w, b: (abs(ops.linear(x.data, w, b)) ** 2).sum(), argnums=(0, 1))(w.data, b.data)
+    for gw, gb in grads:
+        assert gw.dtype == np.float64
+        np.testing.assert_allclose(gw, want[0], rtol=1e-12)
+        np.testing.assert_allclose(gb, want[1], rtol=1e-12)
 
 
 # --- edge cases: the values PyTorch gives ----------------------------------------------------------------

@@ -164,7 +164,7 @@ class ArrayNamespace:
 
 
 def _fft_extension(ns: ArrayNamespace) -> Extension:
-    """``xp.fft``: the registry's transforms, and fftfreq and rfftfreq, which create arrays on ns's backend as arange does."""
+    """``xp.fft``: the registry's transforms, and fftfreq and rfftfreq, creating arrays on ns's backend (as arange)."""
 
     def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
         """The frequencies of an n-point DFT's bins, in cycles per unit of the spacing d.

@@ -24,7 +24,6 @@ def _complex(xp, x) -> bool:
     return backends.isdtype(xp, x.dtype, "complex floating")
 
 
-
 # --- arithmetic ---------------------------------------------------------------
 
 add_p = binary("add", lambda xp, x, y: x + y,
@@ -136,8 +135,8 @@ asinh_p = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, g, ans, x: g / co
 
 
 def _acosh_x(xp, g, ans, x):
-    # acosh(z) = log(z + sqrt(z + 1) sqrt(z - 1)), so d acosh = 1 / (sqrt(z - 1) sqrt(z + 1)): for complex z
-    # left of the imaginary axis that is -1 / sqrt(z^2 - 1), the form that serves real x > 1.
+    # acosh(z) = log(z + sqrt(z + 1) sqrt(z - 1)), so d acosh = 1 / (sqrt(z - 1) sqrt(z + 1)); left of the
+    # imaginary axis that is -1 / sqrt(z^2 - 1), so the cheaper form serves real x > 1 only.
     if _complex(xp, x):
         return g / xp.conj(xp.sqrt(x - 1) * xp.sqrt(x + 1))
     return g / xp.sqrt(x * x - 1)
