@@ -4,7 +4,8 @@ These are the checks gdbp runs on itself, public so that a user can check a
 custom gradient (:func:`gdbp.custom_vjp`) or a whole cost function the same way.
 
 - :func:`check_grad` compares gdbp's vector-Jacobian products with central
-  finite differences in float64, along random directions.
+  finite differences in float64 (complex128 for complex inputs), along random
+  directions.
 - :func:`assert_backends_agree` runs one function on several backends and
   compares values and gradients on the host.
 """
@@ -49,18 +50,26 @@ class GradCheckReport:
 
 # --- small helpers: no array library is named here ---------------------------------------
 
-
+_FLOATING = ("real floating", "complex floating")
+_KINDS = ("real", "imaginary", "complex")  # the directions of a complex argument, in turn
 
 
 def _is_float_array(x) -> bool:
+    """A floating array, real or complex: one that has a gradient."""
     b = backends.backend_of(x)
-    return b is not None and b.xp.isdtype(x.dtype, "real floating")
+    return b is not None and b.xp.isdtype(x.dtype, _FLOATING)
+
+
+def _is_complex(x) -> bool:
+    b = backends.backend_of(x)
+    return b is not None and b.xp.isdtype(x.dtype, "complex floating")
 
 
 def _to_float64(x):
-    """x in float64 on its own backend (an explicit cast: the check is run in double precision)."""
+    """x in float64 (complex128 if complex) on its own backend: the check is run in double precision."""
     xp = backends.backend_of(x).xp
-    return x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
+    wide = xp.complex128 if _is_complex(x) else xp.float64
+    return x if x.dtype == wide else xp.astype(x, wide)
 
 
 def _leaves(tree) -> list:
@@ -71,18 +80,37 @@ def _leaves(tree) -> list:
     return [tree]
 
 
-def _random_like(x, rnd: random.Random):
-    """Standard normal numbers in x's shape, float64, on x's backend."""
+def _random_like(x, rnd: random.Random, kind: str = "complex"):
+    """Standard normal numbers in x's shape, float64, on x's backend.
+
+    For a complex x, complex128: real and imaginary parts both drawn
+    (``kind="complex"``), or only one of them (``"real"``, ``"imaginary"``).
+    """
     b = backends.backend_of(x)
     n = math.prod(x.shape)
-    values = b.xp.asarray([rnd.gauss(0.0, 1.0) for _ in range(n)], dtype=b.xp.float64, device=b.device)
+    if _is_complex(x):
+        re = kind != "imaginary"
+        im = kind != "real"
+        draws = [complex(rnd.gauss(0.0, 1.0) if re else 0.0, rnd.gauss(0.0, 1.0) if im else 0.0) for _ in range(n)]
+        values = b.xp.asarray(draws, dtype=b.xp.complex128, device=b.device)
+    else:
+        values = b.xp.asarray([rnd.gauss(0.0, 1.0) for _ in range(n)], dtype=b.xp.float64, device=b.device)
     return b.xp.reshape(values, tuple(x.shape))
 
 
 def _dot(a, b) -> float:
-    """<a, b> as a Python float (the host round-trip is the point here)."""
+    """The real inner product Re <a, b> = sum(re a re b + im a im b), as a Python float.
+
+    It is the pairing under which PyTorch's complex gradients (the conjugate
+    Wirtinger derivatives) are gradients: d cost = Re <grad, dz>. (The host
+    round-trip is the point here.)
+    """
     xp = backends.backend_of(a).xp
-    return float(xp.sum(a * b))
+    if not (_is_complex(a) and _is_complex(b)):
+        a = xp.real(a) if _is_complex(a) else a
+        b = xp.real(b) if _is_complex(b) else b
+        return float(xp.sum(a * b))
+    return float(xp.sum(xp.real(a) * xp.real(b))) + float(xp.sum(xp.imag(a) * xp.imag(b)))
 
 
 def _rel_error(a: float, b: float) -> float:
@@ -116,6 +144,13 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
 
     within ``atol + rtol * max(|lhs|, |rhs|)``.
 
+    Complex arguments and outputs are checked under PyTorch's convention,
+    with the real inner product ``<a, b> = Re sum(conj(a) b)``: the gradient
+    of a complex input is the conjugate Wirtinger derivative, for which
+    ``<u, grad>`` is the derivative along ``u``. A complex argument's
+    directions are in turn purely real, purely imaginary and both; complex
+    outputs get complex cotangents.
+
     Parameters
     ----------
     f : callable
@@ -124,10 +159,12 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
         gdbp's own functions.
     *xs : arrays
         The inputs, arrays of any one backend. Floating arrays are cast to
-        float64 on their own backend for the check; other arguments (integer
-        indices, Python scalars) are passed as they are.
+        float64 (complex ones to complex128) on their own backend for the
+        check; other arguments (integer indices, Python scalars) are passed
+        as they are.
     argnums : int or tuple of int, optional
-        The arguments to differentiate; by default every floating array.
+        The arguments to differentiate; by default every floating array
+        (real or complex).
     eps : float
         The finite-difference step.
     rtol, atol : float
@@ -150,7 +187,7 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
         elements, the index whose partial derivative is worst.
     TypeError
         An argument chosen by ``argnums`` is not a floating array, or f's
-        output is not floating.
+        output is not floating (real or complex).
     """
     xs = [unwrap(x) for x in xs]
     xs = [_to_float64(x) if _is_float_array(x) else x for x in xs]
@@ -200,7 +237,8 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
             raise AssertionError(f"check_grad: the gradient of argument {i} has shape {tuple(g.shape)}, "
                                  f"its argument {tuple(x.shape)}")
         for d in range(n_directions):
-            u = _random_like(x, rnd)
+            kind = _KINDS[d % 3] if _is_complex(x) else "real"
+            u = _random_like(x, rnd, kind)
             lhs = _dot(u, g)
             plus = projected([x + eps * u if j == i else a for j, a in enumerate(xs)])
             minus = projected([x - eps * u if j == i else a for j, a in enumerate(xs)])
@@ -208,9 +246,13 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
             n_checks += 1
             err = _rel_error(lhs, rhs)
             where = f"argument {i} (shape {tuple(x.shape)}), direction {d}"
+            if _is_complex(x):
+                where += f" ({kind})"
             if err > worst:
                 worst, worst_where = err, where
-            if abs(lhs - rhs) > atol + rtol * max(abs(lhs), abs(rhs)):
+            # A NaN compares false with everything: a gradient or a difference that is not finite fails outright.
+            finite = math.isfinite(lhs) and math.isfinite(rhs)
+            if not finite or abs(lhs - rhs) > atol + rtol * max(abs(lhs), abs(rhs)):
                 detail = _worst_index(projected, xs, i, g, eps)
                 raise AssertionError(
                     f"check_grad: gdbp's gradient disagrees with finite differences for {where}: "
@@ -221,22 +263,30 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
 
 
 def _worst_index(projected, xs, i, g, eps) -> str:
-    """The element of argument i whose partial derivative disagrees most (small arguments only)."""
+    """The element of argument i whose partial derivative disagrees most (small arguments only).
+
+    A complex element is probed along its real and its imaginary axis: the
+    two finite differences are the real and imaginary parts of its gradient.
+    """
     x = xs[i]
     n = math.prod(x.shape)
     if n == 0 or n > _PROBE_LIMIT:
         return ""
     xp = backends.backend_of(x).xp
     host_g = backends.to_numpy(g).reshape(-1)
+    steps = (1, 1j) if _is_complex(x) else (1,)
     found, worst = None, -1.0
     for flat in range(n):
         basis = xp.reshape(xp.astype(xp.arange(n, device=backends.device_of(x)) == flat, x.dtype), tuple(x.shape))
-        plus = projected([x + eps * basis if j == i else a for j, a in enumerate(xs)])
-        minus = projected([x - eps * basis if j == i else a for j, a in enumerate(xs)])
-        fd = (plus - minus) / (2 * eps)
-        mine = float(host_g[flat])
-        if abs(mine - fd) > worst:
-            worst, found = abs(mine - fd), (flat, mine, fd)
+        fd = 0
+        for step in steps:
+            plus = projected([x + (eps * step) * basis if j == i else a for j, a in enumerate(xs)])
+            minus = projected([x - (eps * step) * basis if j == i else a for j, a in enumerate(xs)])
+            fd += step * (plus - minus) / (2 * eps)
+        mine = complex(host_g[flat]) if _is_complex(x) else float(host_g[flat])
+        off = abs(mine - fd)
+        if off > worst or off != off:  # a NaN is the worst there is
+            worst, found = math.inf if off != off else off, (flat, mine, fd)
     flat, mine, fd = found
     return (f"; worst element: index {_unravel(flat, tuple(x.shape))} of argument {i}, "
             f"gdbp {mine!r} vs finite difference {fd!r}")
@@ -253,9 +303,14 @@ class _Run:
 
 
 def _sum_outputs(outs):
+    """A real cost from the outputs: each one's sum, a complex one's real and imaginary parts' sums."""
     total = None
     for o in outs:
-        s = o.__array_namespace__().sum(o) if isinstance(o, Tensor) else o
+        if isinstance(o, Tensor):
+            xp = o.__array_namespace__()
+            s = xp.sum(xp.real(o)) + xp.sum(xp.imag(o)) if _is_complex(o.data) else xp.sum(o)
+        else:
+            s = o
         total = s if total is None else total + s
     return total
 
@@ -266,7 +321,7 @@ def assert_backends_agree(f, *xs, backends=("numpy", "array_api_strict", "torch"
 
     Each array input is transferred to each backend (an explicit copy);
     ``f`` runs there on gdbp Tensors, with ``gdbp.grad`` of the sum of its
-    outputs. Values and gradients are compared on the host with the first
+    outputs (of their real and imaginary parts, for complex outputs). Values and gradients are compared on the host with the first
     backend's; each output must be an array of the backend's own library,
     each gradient in its input's dtype and shape, and each output's dtype
     the same on every backend.
@@ -281,10 +336,11 @@ def assert_backends_agree(f, *xs, backends=("numpy", "array_api_strict", "torch"
         The backends to run on. One that is unavailable raises: leave it
         out to skip it.
     argnums : int or tuple of int, optional
-        The arguments to differentiate; by default every floating array.
+        The arguments to differentiate; by default every floating array
+        (real or complex).
     rtol, atol : float, optional
-        Tolerances; by default 1e-4 and 1e-5 when an input is float32 (or
-        narrower), 1e-7 and 1e-10 otherwise.
+        Tolerances; by default 1e-4 and 1e-5 when an input is float32 or
+        complex64 (or narrower), 1e-7 and 1e-10 otherwise.
 
     Returns
     -------
@@ -332,7 +388,7 @@ def assert_backends_agree(f, *xs, backends=("numpy", "array_api_strict", "torch"
 
 
 def _float_bits(x) -> int:
-    """The bit width of a floating array's dtype."""
+    """The bit width of a floating array's dtype (of each part, for a complex one)."""
     x = unwrap(x)
     return backends.backend_of(x).xp.finfo(x.dtype).bits
 
@@ -377,10 +433,11 @@ def _check_kinds(run, xs, argnums):
 
 
 def _assert_close(a, b, rtol, atol, message):
-    """Host arrays a and b equal within atol + rtol * |b|, NaNs matching NaNs."""
+    """Host arrays a and b equal within atol + rtol * |b|, NaNs matching NaNs (|a - b| is a modulus if complex)."""
     shape = tuple(a.shape)
-    a = a.astype("float64").reshape(-1)  # 1-D: NumPy gives scalars, not arrays, for 0-d arithmetic
-    b = b.astype("float64").reshape(-1)
+    wide = "complex128" if "complex" in str(a.dtype) + str(b.dtype) else "float64"
+    a = a.astype(wide).reshape(-1)  # 1-D: NumPy gives scalars, not arrays, for 0-d arithmetic
+    b = b.astype(wide).reshape(-1)
     nan_a, nan_b = a != a, b != b
     if (nan_a != nan_b).any():
         raise AssertionError(f"{message}: NaN in one and not the other")
@@ -392,6 +449,7 @@ def _assert_close(a, b, rtol, atol, message):
         flat = int(bad.argmax())
         index = _unravel(flat, shape)
         rel = float((diff / (abs(b) + (b == 0))).max())
-        raise AssertionError(f"{message} at index {index}: {float(a[flat])!r} vs "
-                             f"{float(b[flat])!r} (max relative difference {rel:.3e}, "
+        number = complex if wide == "complex128" else float
+        raise AssertionError(f"{message} at index {index}: {number(a[flat])!r} vs "
+                             f"{number(b[flat])!r} (max relative difference {rel:.3e}, "
                              f"rtol={rtol}, atol={atol})")

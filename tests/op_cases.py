@@ -1,8 +1,10 @@
 """One table of cases covering every differentiable function of gdbp's namespace.
 
-Each :class:`Case` is a small function of some floating inputs (and integer or
-boolean constants), with input domains where the function is smooth: log of
-positive numbers, acos inside (-0.9, 0.9), |x| away from 0, and so on. The
+Each :class:`Case` is a small function of some floating inputs, real
+(:class:`Float`) or complex (:class:`Complex`), and integer or boolean
+constants, with input domains where the function is smooth: log of positive
+numbers, acos inside (-0.9, 0.9), |x| away from 0, complex logs away from the
+branch cut, and so on. The
 finite-difference tests, the backend-parity tests and the dtype tests all run
 over this table, so a function added to the namespace needs one entry here
 (``test_every_differentiable_function_has_a_case`` fails until it has one).
@@ -45,6 +47,18 @@ class Float:
 
 
 @dataclass(frozen=True)
+class Complex:
+    """A complex input: real and imaginary parts uniform in [-scale, scale), plus ``offset``.
+
+    complex128 in float64 runs, complex64 in float32 runs.
+    """
+
+    shape: tuple
+    scale: float = 1.0
+    offset: complex = 0.0
+
+
+@dataclass(frozen=True)
 class Const:
     """A constant input (integer indices, a boolean mask), given as a host NumPy array."""
 
@@ -66,7 +80,7 @@ class Case:
         return f"{self.name}-{self.label}" if self.label else self.name
 
     def float_argnums(self) -> tuple:
-        return tuple(i for i, s in enumerate(self.inputs) if isinstance(s, Float))
+        return tuple(i for i, s in enumerate(self.inputs) if isinstance(s, (Float, Complex)))
 
 
 def host_args(case: Case, rng, dtype="float64") -> list:
@@ -75,6 +89,11 @@ def host_args(case: Case, rng, dtype="float64") -> list:
     for spec in case.inputs:
         if isinstance(spec, Const):
             out.append(np.asarray(spec.value))
+            continue
+        if isinstance(spec, Complex):
+            z = rng.uniform(-spec.scale, spec.scale, size=spec.shape) * (1 + 0j)
+            z += 1j * rng.uniform(-spec.scale, spec.scale, size=spec.shape) + spec.offset
+            out.append(z.astype(np.complex64 if dtype == "float32" else np.complex128))
             continue
         x = rng.uniform(spec.low, spec.high, size=spec.shape)
         if spec.pm:
@@ -87,7 +106,7 @@ def host_args(case: Case, rng, dtype="float64") -> list:
 
 
 def make_args(case: Case, rng, backend="numpy", dtype="float64") -> list:
-    """The case's inputs as arrays of ``backend``; floating ones in ``dtype``."""
+    """The case's inputs as arrays of ``backend``; floating ones in ``dtype`` (complex ones of its precision)."""
     return [backends.transfer(a, backend) for a in host_args(case, rng, dtype)]
 
 
@@ -468,6 +487,9 @@ case("linear", lambda x, w, b: ops.linear(x, w, b), Float((3,)), Float((2, 3)), 
 case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y), Float((3,)), Float((2,)), label="xy")
 case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y, indexing="ij"), Float((3,)), Float((2,)), label="ij")
 
+# The complex cases and the fft extension's: a table of their own, appended to CASES.
+import op_cases_complex  # noqa: E402,F401
+
 #: Names that must have a case: the namespace's functions with a gradient, and gdbp's own.
 EXTRA = ("linear", "softmax_cross_entropy", "relu", "sigmoid", "getitem", "setitem", "index_add")
 #: The functions of the standard's extensions (``linalg.solve``...), under their dotted names.
@@ -478,7 +500,7 @@ def differentiable_names() -> set:
     names = set(EXTRA)
     for name in DIFFERENTIABLE + EXTENSIONS:
         fn = NAMESPACE[name]
-        if isinstance(fn, Primitive) and not fn.differentiable:
+        if isinstance(fn, Primitive) and (not fn.differentiable or fn.no_gradient):
             continue
         names.add(name)
     return names

@@ -1,8 +1,9 @@
 """The same program on every backend: values and gradients agree, and dtypes hold.
 
 Every case of the table (op_cases.py) runs on NumPy, array-api-strict and
-torch (CPU), and on CuPy where a CUDA device answers; float32 inputs must give
-float32 values and float32 gradients, as arrays of the inputs' own library.
+torch (CPU), and on CuPy where a CUDA device answers; float32 (and complex64)
+inputs must give float32 or complex64 values and gradients in each input's
+own dtype, as arrays of the inputs' own library.
 """
 
 from __future__ import annotations
@@ -39,19 +40,23 @@ def test_float32_in_float32_out(case, backend, rng):
     def summed(*a):
         outs = case.fn(*a)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-        total = ns(outs[0]).sum(outs[0])
-        for o in outs[1:]:
-            total = total + ns(o).sum(o)
+        total = 0.0
+        for o in outs:
+            xp = ns(o)
+            complex_out = xp.isdtype(o.dtype, "complex floating")
+            total = total + (xp.sum(xp.real(o)) + xp.sum(xp.imag(o)) if complex_out else xp.sum(o))
         return total, outs
 
     (_, outs), grads = gdbp.value_and_grad(summed, argnums=argnums, has_aux=True)(*args)
-    want = backend.xp.float32 if case.keeps_dtype else backend.xp.float64
+    xp = backend.xp
+    want = (xp.float32, xp.complex64) if case.keeps_dtype else (xp.float64, xp.complex128)
     for k, out in enumerate(outs):
         assert type(out) is backend.array_type, f"output {k} is a {type(out).__name__}"
-        assert out.dtype == want, f"output {k} has dtype {out.dtype}"
+        assert out.dtype in want, f"output {k} has dtype {out.dtype}"
     for i, g in zip(argnums, grads):
         assert type(g) is backend.array_type, f"gradient {i} is a {type(g).__name__}"
-        assert g.dtype == backend.xp.float32, f"gradient {i} has dtype {g.dtype}"
+        assert g.dtype == args[i].dtype, f"gradient {i} has dtype {g.dtype}, its input {args[i].dtype}"
+        assert g.dtype in (xp.float32, xp.complex64), f"gradient {i} has dtype {g.dtype}"
         assert tuple(g.shape) == tuple(args[i].shape)
 
 

@@ -37,7 +37,9 @@ class TorchKernels(Kernels):
         return mask.device.type == "cpu" and not bool(mask.any())
 
     def to_numpy(self, x):
-        return x.detach().cpu().numpy()
+        # torch's conj() (and negation of a conjugate's imaginary part) only set a bit on a view: resolve it,
+        # as .numpy() refuses such tensors (a no-op on others).
+        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
 
     def uniform(self, key: int, counter: int, shape: tuple, dtype, backend):
         if not backend.is_gpu:

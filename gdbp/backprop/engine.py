@@ -53,6 +53,7 @@ class Cotangents(tuple):
 
 
 _SCALARS = (int, float, bool, complex)
+_FLOATING = ("real floating", "complex floating")  # the dtypes that carry gradients
 
 
 def check_scalar_or_array(x, backend, prim):
@@ -162,7 +163,7 @@ def _apply_many(prim, args, raw, kw, ans, backend, record):
     outs = [make(a if type(a) is backend.array_type else backend.xp.asarray(a), backend)
             if backends.backend_of(a) is not None else a for a in ans]
     if record:
-        floating = [isinstance(o, Tensor) and backends.isdtype(backend.xp, o.dtype, "real floating") for o in outs]
+        floating = [isinstance(o, Tensor) and backends.isdtype(backend.xp, o.dtype, _FLOATING) for o in outs]
         if any(floating):
             values = tuple(unwrap(o) for o in outs)
             node = _record(prim, args, raw, kw, values, backend, None)
@@ -197,7 +198,7 @@ def recorded_outputs(node: Node) -> tuple:
     """A multi-output node's outputs as Tensors wired into the graph (for a recorded backward pass)."""
     xp = node.backend.xp
     return tuple(make(v, node.backend, node=output_node(node, i))
-                 if backends.backend_of(v) is not None and backends.isdtype(xp, v.dtype, "real floating") else v
+                 if backends.backend_of(v) is not None and backends.isdtype(xp, v.dtype, _FLOATING) else v
                  for i, v in enumerate(node.ans))
 
 
@@ -226,7 +227,9 @@ def _explain(prim, raw, exc):
     shapes = [tuple(a.shape) for a in raw if hasattr(a, "shape")]
     text = str(exc)
     if prim.name == "matmul" and len(shapes) == 2:
-        return _explain_matmul(*shapes)
+        explained = _explain_matmul(*shapes)
+        if explained is not None:
+            return explained
     if prim.broadcasts and len(shapes) >= 2 and ("broadcast" in text or "size of tensor" in text or "shape" in text):
         return ShapeError(f"{prim.name}: shapes {' and '.join(map(str, shapes))} do not broadcast")
     try:
@@ -243,6 +246,10 @@ def _explain_matmul(a, b):
     if a[-1] != k:
         return ShapeError(f"matmul: shapes {a} and {b} are not aligned: the last axis of the first ({a[-1]}) "
                           f"must match the {'only' if len(b) == 1 else 'second-to-last'} axis of the second ({k})")
+    batch_a, batch_b = a[:-2], b[:-2]
+    lead = min(len(batch_a), len(batch_b))
+    if all(p == q or 1 in (p, q) for p, q in zip(batch_a[len(batch_a) - lead:], batch_b[len(batch_b) - lead:])):
+        return None  # the shapes fit: the library refused something else (torch: a real and a complex operand)
     return ShapeError(f"matmul: the batch axes of shapes {a} and {b} do not broadcast")
 
 

@@ -29,9 +29,11 @@ def _to_tensor(x):
         return Tensor(x)
     if isinstance(x, (float, int)) and not isinstance(x, bool):
         return Tensor(backends.current().xp.asarray(float(x)))
+    if isinstance(x, complex):
+        return Tensor(backends.current().xp.asarray(x))
     raise TypeError(
         f"cannot differentiate with respect to a {type(x).__name__}: pass an array, a Tensor, "
-        "a float, or a list/tuple/dict of them"
+        "a float, a complex, or a list/tuple/dict of them"
     )
 
 
@@ -111,6 +113,11 @@ def _scalar_output(out, fname):
         raise GradRequirementError(
             f"{fname}: the function must return a scalar, got shape {out.shape}; "
             "reduce it (e.g. xp.sum or xp.mean) or use gdbp.vjp for non-scalar outputs"
+        )
+    if backends.isdtype(out.backend.xp, out.dtype, "complex floating"):
+        raise TypeError(
+            f"{fname}: the function must return a real scalar, got dtype {out.dtype}; a complex value has no "
+            "gradient of its own (as in PyTorch): return a real cost, e.g. xp.real(y) or xp.abs(y) ** 2"
         )
     if not backends.isdtype(out.backend.xp, out.dtype, "real floating"):
         raise TypeError(

@@ -15,7 +15,7 @@ import math
 from .. import backends
 from . import ops
 from .mode import is_grad_enabled
-from .primitive import NAMESPACE, Primitive, defprim, extensions
+from .primitive import NAMESPACE, Extension, Primitive, defprim, extensions
 from . import trace
 from .tensor import Tensor, make, unwrap
 
@@ -95,6 +95,7 @@ class ArrayNamespace:
         for name in DTYPES:
             if hasattr(backend.xp, name):
                 setattr(self, name, getattr(backend.xp, name))
+        self.fft = _fft_extension(self)
 
     def __repr__(self):
         return f"<gdbp differentiable namespace on {self.backend.spec}>"
@@ -106,7 +107,6 @@ class ArrayNamespace:
 
     def _new(self, array):
         return make(array, backends.backend_of(array) or self.backend)
-
 
     def _device(self, device):
         return self.backend.device if device is None else device
@@ -204,6 +204,30 @@ class ArrayNamespace:
 
     def iinfo(self, type, /):
         return self._xp.iinfo(unwrap(type))
+
+
+def _fft_extension(ns: ArrayNamespace) -> Extension:
+    """``xp.fft``: the registry's transforms, and fftfreq and rfftfreq, creating arrays on ns's backend (as arange)."""
+
+    def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
+        """The frequencies of an n-point DFT's bins, in cycles per unit of the spacing d.
+
+        ``[0, 1, ..., (n - 1) // 2, -(n // 2), ..., -1] / (d * n)``; no gradient (a creation function).
+        """
+        return ns._create(ns._xp.fft.fftfreq, _points(n, "fftfreq"), d=d, dtype=dtype, device=device)
+
+    def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
+        """The frequencies of rfft's bins: ``[0, 1, ..., n // 2] / (d * n)``; no gradient."""
+        return ns._create(ns._xp.fft.rfftfreq, _points(n, "rfftfreq"), d=d, dtype=dtype, device=device)
+
+    transforms = {name.split(".", 1)[1]: fn for name, fn in NAMESPACE.items() if name.startswith("fft.")}
+    return Extension("fft", {**transforms, "fftfreq": fftfreq, "rfftfreq": rfftfreq})
+
+
+def _points(n, name) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"fft.{name}: n={n!r}; the number of points must be a positive integer")
+    return n
 
 
 # The registry's functions, as the namespace's: one registry, read here and by gdbp.backprop.ops.

@@ -26,8 +26,10 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
+from .. import backends
+
 __all__ = ["Primitive", "OPS", "NAMESPACE", "defprim", "defn", "unary", "binary", "no_grad_op", "no_gradient",
-           "axes", "Extension", "extensions"]
+           "axes", "conj", "Extension", "extensions"]
 
 #: Every public op by name: primitives and functions composed from them (what ``gdbp.backprop.ops`` holds).
 OPS: dict[str, Callable] = {}
@@ -253,6 +255,30 @@ def axes(axis, ndim: int) -> tuple:
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(out)
+
+
+def conj(xp, a):
+    """The complex conjugate of ``a`` where ``a`` is complex; a real ``a`` as it is.
+
+    Gradient rules of complex ops follow PyTorch's convention: for a real
+    cost, the gradient of a complex input is the conjugate Wirtinger
+    derivative, so a holomorphic ``f`` pulls ``g`` back to ``g * conj(f'(z))``.
+    A real array is returned untouched (``xp.conj`` of one is a copy in
+    NumPy), so that real code pays no pass over memory for complex support.
+    """
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:  # a Python scalar
+        return a.conjugate() if type(a) is complex else a
+    try:
+        is_complex = _COMPLEX[xp][dtype]
+    except KeyError:
+        is_complex = _COMPLEX.setdefault(xp, {})[dtype] = backends.isdtype(xp, dtype, "complex floating")
+    return xp.conj(a) if is_complex else a
+
+
+# namespace -> dtype -> whether it is complex; nested (no key tuple to build), as conj runs in every
+# product's backward pass, and per namespace, as dtypes of two libraries must not be compared.
+_COMPLEX: dict = {}
 
 
 from .engine import apply  # noqa: E402  (the engine needs Tensor, which needs this registry)

@@ -293,7 +293,7 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent, traced=F
             if gi.shape != a.shape:
                 gi = unbroadcast(xp, gi, tuple(a.shape))
             if gi.dtype != a.dtype:
-                gi = xp.astype(gi, a.dtype)
+                gi = _cast(xp, gi, a.dtype)
             if type(gi) is not type(a):
                 gi = xp.asarray(gi)  # NumPy gives scalars, not 0-d arrays, for some 0-d results
         if type(p) is Node:
@@ -302,6 +302,15 @@ def _sweep_node(node, g, grads, leaf_grads, wanted, create_graph, lent, traced=F
         else:
             prev = leaf_grads.get(p)
             leaf_grads[p] = gi if prev is None else prev + gi
+
+
+def _cast(xp, g, dtype):
+    """g in its argument's dtype; a real argument of a complex computation gets the real part, as in PyTorch."""
+    if backends.isdtype(xp, g.dtype, "complex floating") and not backends.isdtype(xp, dtype, "complex floating"):
+        g = xp.real(g)
+        if g.dtype == dtype:
+            return g
+    return xp.astype(g, dtype)
 
 
 def _vjp_into(prim, i, leaf, xp, g, ans, args, kw):

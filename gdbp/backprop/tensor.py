@@ -21,6 +21,7 @@ from .mode import state as _mode
 __all__ = ["Tensor", "make", "unwrap", "unwrap_key"]
 
 _NOKW: dict = {}
+_FLOATING = ("real floating", "complex floating")
 _getrefcount = getattr(sys, "getrefcount", None)  # CPython: tells whether a gradient is held elsewhere
 _new = object.__new__
 
@@ -100,9 +101,10 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        if flag and not backends.isdtype(self._backend.xp, self.data.dtype, "real floating"):
+        if flag and not backends.isdtype(self._backend.xp, self.data.dtype, _FLOATING):
             raise GradRequirementError(
-                f"only real floating-point Tensors can require gradients, got dtype {self.data.dtype}; "
+                f"only real floating-point and complex floating-point Tensors can require gradients, "
+                f"got dtype {self.data.dtype}; "
                 "cast first, e.g. xp.astype(x, xp.float32)"
             )
         if not flag and self._node is not None:
@@ -150,6 +152,12 @@ class Tensor:
                 raise GradRequirementError(
                     f"backward() on a non-scalar Tensor of shape {tuple(self.shape)} needs a seed gradient: "
                     "pass grad= (e.g. backward(xp.ones_like(y))) or reduce to a scalar first (y.sum())"
+                )
+            if backends.isdtype(self._backend.xp, self.data.dtype, "complex floating"):
+                # As in PyTorch: a complex output has no gradient of its own; which real cost is meant must be said.
+                raise GradRequirementError(
+                    f"backward() on a complex Tensor (dtype {self.data.dtype}) needs a seed gradient: "
+                    "reduce it to a real cost first (xp.real(y), xp.abs(y) ** 2, ...) or pass grad="
                 )
             seed = self._backend.xp.ones_like(self.data)
         else:

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (importing a module registers its ops)
     decompositions,
     elementwise,
     error_function,
+    fourier,
     indexing,
     linear_algebra,
     manipulation,
@@ -22,8 +23,8 @@ from . import (  # noqa: F401  (importing a module registers its ops)
     special,
 )
 
-_modules = {"conversion", "decompositions", "elementwise", "error_function", "indexing", "linear_algebra",
-            "manipulation", "products", "reductions", "searching", "special"}
+_modules = {"conversion", "decompositions", "elementwise", "error_function", "fourier", "indexing",
+            "linear_algebra", "manipulation", "products", "reductions", "searching", "special"}
 assert not _modules & (set(OPS) | set(extensions(OPS))), "an op is named like a module of gdbp.backprop.ops"
 globals().update({name: fn for name, fn in OPS.items() if "." not in name})
 globals().update(extensions(OPS))

@@ -6,8 +6,9 @@ from ... import backends
 from ..primitive import defn, defprim
 from ..tensor import unwrap
 
-# --- astype: float to float passes the gradient (cast back by the engine) -----------------
+# --- astype: between floating dtypes (real or complex) the gradient passes, cast back by the engine ----
 
+_FLOATING = ("real floating", "complex floating")
 astype_p = defprim("astype", lambda xp, x, dtype, copy=True: xp.astype(x, dtype, copy=copy),
                    lambda xp, g, ans, x, dtype, copy=True: g, linear=True, public=False)
 astype_int_p = defprim("astype", lambda xp, x, dtype, copy=True: xp.astype(x, dtype, copy=copy),
@@ -16,12 +17,15 @@ astype_int_p = defprim("astype", lambda xp, x, dtype, copy=True: xp.astype(x, dt
 
 @defn
 def astype(x, dtype, /, *, copy=True, device=None):
-    """x cast to dtype; a cast between floating dtypes passes the gradient through."""
+    """x cast to dtype; a cast between floating dtypes (real or complex) passes the gradient through.
+
+    A real x cast to a complex dtype gets the real part of the gradient back.
+    """
     raw = unwrap(x)
     xp = backends.namespace(raw)
     if device is not None:
         x = to_device(x, device)
-    if xp.isdtype(dtype, "real floating") and xp.isdtype(raw.dtype, "real floating"):
+    if xp.isdtype(dtype, _FLOATING) and xp.isdtype(raw.dtype, _FLOATING):
         return astype_p(x, dtype=dtype, copy=copy)
     return astype_int_p(x, dtype=dtype, copy=copy)
 

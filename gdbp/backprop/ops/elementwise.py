@@ -3,14 +3,25 @@
 Read it as a sheet of derivatives: ``g`` is the incoming gradient, ``ans``
 the forward output, ``x, y`` the inputs. Broadcasting is undone by the engine
 (``broadcasts=True``), never by a rule.
+
+Complex inputs follow PyTorch's convention: for a real cost, the gradient of
+a complex input is the conjugate Wirtinger derivative, so a holomorphic
+function pulls ``g`` back to ``g * conj(f'(z))``. ``conj`` leaves real
+arrays as they are, so each rule reads as the real derivative does.
 """
 
 from __future__ import annotations
 
+import cmath
 import math
 
 from ... import backends
-from ..primitive import binary, defn, defprim, no_grad_op, unary
+from ..primitive import binary, conj, defn, defprim, no_grad_op, unary
+from ..tensor import unwrap
+
+
+def _complex(xp, x) -> bool:
+    return backends.isdtype(xp, x.dtype, "complex floating")
 
 
 # --- arithmetic ---------------------------------------------------------------
@@ -22,19 +33,19 @@ subtract_p = binary("subtract", lambda xp, x, y: x - y,
                   lambda xp, g, ans, x, y: g,
                   lambda xp, g, ans, x, y: -g, linear=True)
 multiply_p = binary("multiply", lambda xp, x, y: x * y,
-                  lambda xp, g, ans, x, y: g * y,
-                  lambda xp, g, ans, x, y: g * x)
+                  lambda xp, g, ans, x, y: g * conj(xp, y),
+                  lambda xp, g, ans, x, y: g * conj(xp, x))
 divide_p = binary("divide", lambda xp, x, y: x / y,
-                lambda xp, g, ans, x, y: g / y,
-                lambda xp, g, ans, x, y: -g * x / (y * y))
+                lambda xp, g, ans, x, y: g / conj(xp, y),
+                lambda xp, g, ans, x, y: -g * conj(xp, x / (y * y)))
 negative_p = unary("negative", lambda xp, x: -x, lambda xp, g, ans, x: -g)
 positive_p = unary("positive", lambda xp, x: +x, lambda xp, g, ans, x: g)
-# d/dx |x| = sign(x), taken as 0 at 0, as PyTorch does.
+# d/dx |x| = sign(x), taken as 0 at 0, as PyTorch does; for complex z, sign(z) = z / |z|.
 abs_p = unary("abs", lambda xp, x: xp.abs(x), lambda xp, g, ans, x: g * xp.sign(x))
-square_p = unary("square", lambda xp, x: xp.square(x), lambda xp, g, ans, x: g * (2 * x))
-sqrt_p = unary("sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, ans, x: g / (2 * ans), needs_ans=True)
+square_p = unary("square", lambda xp, x: xp.square(x), lambda xp, g, ans, x: g * (2 * conj(xp, x)))
+sqrt_p = unary("sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, ans, x: g / (2 * conj(xp, ans)), needs_ans=True)
 reciprocal_p = unary("reciprocal", lambda xp, x: xp.reciprocal(x),
-                   lambda xp, g, ans, x: -g * ans * ans, needs_ans=True)
+                   lambda xp, g, ans, x: -g * conj(xp, ans * ans), needs_ans=True)
 
 
 def _pow_x(xp, g, ans, x, y):
@@ -42,15 +53,19 @@ def _pow_x(xp, g, ans, x, y):
         if y == 0:
             return None  # x ** 0 is constant
         if y == 2:
-            return g * (2 * x)
-    return g * (y * x ** (y - 1))
+            return g * (2 * conj(xp, x))
+    return g * conj(xp, y * x ** (y - 1))
 
 
 def _pow_y(xp, g, ans, x, y):
     # d/dy x**y = x**y log x; taken as 0 where x == 0 (the limit from above when y > 0).
+    if type(x) is complex:
+        return g * conj(xp, ans * cmath.log(x)) if x != 0 else None
     if not hasattr(x, "shape"):
-        return g * ans * math.log(x) if x > 0 else None
-    return g * ans * xp.log(xp.where(x == 0, xp.ones_like(x), x))
+        return g * conj(xp, ans) * math.log(x) if x > 0 else None
+    if _complex(xp, ans) and not _complex(xp, x):
+        x = xp.astype(x, ans.dtype)  # a negative real base of a complex power: the principal log of a complex number
+    return g * conj(xp, ans * xp.log(xp.where(x == 0, xp.ones_like(x), x)))
 
 
 pow_p = binary("pow", lambda xp, x, y: x ** y, _pow_x, _pow_y, needs_ans=True)
@@ -84,12 +99,12 @@ copysign_p = binary("copysign", lambda xp, x, y: xp.copysign(x, y), _copysign_x,
 
 # --- exponentials and logarithms ----------------------------------------------
 
-exp_p = unary("exp", lambda xp, x: xp.exp(x), lambda xp, g, ans, x: g * ans, needs_ans=True)
-expm1_p = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, ans, x: g * (ans + 1), needs_ans=True)
-log_p = unary("log", lambda xp, x: xp.log(x), lambda xp, g, ans, x: g / x)
-log1p_p = unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, ans, x: g / (x + 1))
-log2_p = unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, ans, x: g / (x * math.log(2.0)))
-log10_p = unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, ans, x: g / (x * math.log(10.0)))
+exp_p = unary("exp", lambda xp, x: xp.exp(x), lambda xp, g, ans, x: g * conj(xp, ans), needs_ans=True)
+expm1_p = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, ans, x: g * conj(xp, ans + 1), needs_ans=True)
+log_p = unary("log", lambda xp, x: xp.log(x), lambda xp, g, ans, x: g / conj(xp, x))
+log1p_p = unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, ans, x: g / conj(xp, x + 1))
+log2_p = unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, ans, x: g / (conj(xp, x) * math.log(2.0)))
+log10_p = unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, ans, x: g / (conj(xp, x) * math.log(10.0)))
 logaddexp_p = binary("logaddexp", lambda xp, x, y: xp.logaddexp(x, y),
                      lambda xp, g, ans, x, y: g * xp.exp(x - ans),
                      lambda xp, g, ans, x, y: g * xp.exp(y - ans), needs_ans=True)
@@ -99,27 +114,66 @@ hypot_p = binary("hypot", lambda xp, x, y: xp.hypot(x, y),
 
 # --- trigonometric and hyperbolic ---------------------------------------------
 
-sin_p = unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, ans, x: g * xp.cos(x))
-cos_p = unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, ans, x: -g * xp.sin(x))
-tan_p = unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, ans, x: g * (1 + ans * ans), needs_ans=True)
-asin_p = unary("asin", lambda xp, x: xp.asin(x), lambda xp, g, ans, x: g / xp.sqrt(1 - x * x))
-acos_p = unary("acos", lambda xp, x: xp.acos(x), lambda xp, g, ans, x: -g / xp.sqrt(1 - x * x))
-atan_p = unary("atan", lambda xp, x: xp.atan(x), lambda xp, g, ans, x: g / (1 + x * x))
+sin_p = unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, ans, x: g * conj(xp, xp.cos(x)))
+cos_p = unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, ans, x: -g * conj(xp, xp.sin(x)))
+tan_p = unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, ans, x: g * conj(xp, 1 + ans * ans), needs_ans=True)
+asin_p = unary("asin", lambda xp, x: xp.asin(x), lambda xp, g, ans, x: g / conj(xp, xp.sqrt(1 - x * x)))
+acos_p = unary("acos", lambda xp, x: xp.acos(x), lambda xp, g, ans, x: -g / conj(xp, xp.sqrt(1 - x * x)))
+atan_p = unary("atan", lambda xp, x: xp.atan(x), lambda xp, g, ans, x: g / conj(xp, 1 + x * x))
 atan2_p = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
                lambda xp, g, ans, x, y: g * y / (x * x + y * y),
                lambda xp, g, ans, x, y: -g * x / (x * x + y * y))
-sinh_p = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, ans, x: g * xp.cosh(x))
-cosh_p = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, ans, x: g * xp.sinh(x))
-tanh_p = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, g, ans, x: g * (1 - ans * ans), needs_ans=True)
-asinh_p = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, g, ans, x: g / xp.sqrt(x * x + 1))
-acosh_p = unary("acosh", lambda xp, x: xp.acosh(x), lambda xp, g, ans, x: g / xp.sqrt(x * x - 1))
-atanh_p = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, g, ans, x: g / (1 - x * x))
+sinh_p = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, ans, x: g * conj(xp, xp.cosh(x)))
+cosh_p = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, ans, x: g * conj(xp, xp.sinh(x)))
+tanh_p = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, g, ans, x: g * conj(xp, 1 - ans * ans), needs_ans=True)
+asinh_p = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, g, ans, x: g / conj(xp, xp.sqrt(x * x + 1)))
 
-# --- real numbers only: complex parts ------------------------------------------
 
-conj_p = unary("conj", lambda xp, x: xp.conj(x), lambda xp, g, ans, x: g)
+def _acosh_x(xp, g, ans, x):
+    # acosh(z) = log(z + sqrt(z + 1) sqrt(z - 1)), so d acosh = 1 / (sqrt(z - 1) sqrt(z + 1)); left of the
+    # imaginary axis that is -1 / sqrt(z^2 - 1), so the cheaper form serves real x > 1 only.
+    if _complex(xp, x):
+        return g / xp.conj(xp.sqrt(x - 1) * xp.sqrt(x + 1))
+    return g / xp.sqrt(x * x - 1)
+
+
+acosh_p = unary("acosh", lambda xp, x: xp.acosh(x), _acosh_x)
+atanh_p = unary("atanh", lambda xp, x: xp.atanh(x), lambda xp, g, ans, x: g / conj(xp, 1 - x * x))
+
+# --- complex parts ----------------------------------------------------------------
+# conj is antiholomorphic: g pulls back to conj(g). real(z) = (z + conj z) / 2 gives g back
+# (the engine casts it to z's complex dtype); imag(z) = (z - conj z) / 2i gives i g.
+
+
+def _imag_x(xp, g, ans, x):
+    if not _complex(xp, x):
+        return None  # imag of a real array is 0 whatever x is
+    return xp.astype(g, x.dtype) * 1j
+
+
+conj_p = unary("conj", lambda xp, x: xp.conj(x), lambda xp, g, ans, x: conj(xp, g))
 real_p = unary("real", lambda xp, x: xp.real(x), lambda xp, g, ans, x: g)
-imag_p = no_grad_op("imag", lambda xp, x: xp.imag(x))
+imag_p = unary("imag", lambda xp, x: xp.imag(x), _imag_x)
+
+
+def _sign_z(xp, g, ans, z):
+    # sign(z) = z / |z| is not holomorphic: d sign = (dz - sign^2 conj(dz)) / (2 |z|), so
+    # g pulls back to (g - sign^2 conj(g)) / (2 |z|); 0 at z = 0, as PyTorch's sgn gives.
+    r = xp.abs(z)
+    safe = xp.where(r == 0, xp.ones_like(r), r)
+    return xp.where(r == 0, xp.zeros_like(g), (g - ans * ans * xp.conj(g)) / (2 * safe))
+
+
+complex_sign_p = defprim("sign", lambda xp, x: xp.sign(x), _sign_z, needs_ans=True, public=False)
+real_sign_p = no_grad_op("sign", lambda xp, x: xp.sign(x), public=False)
+
+
+@defn
+def sign(x, /):
+    """-1, 0 or 1 by the sign of a real x (no gradient); z / |z| for a complex z, differentiable."""
+    raw = unwrap(x)
+    return (complex_sign_p if _complex(backends.namespace(raw), raw) else real_sign_p)(x)
+
 
 # --- clip -----------------------------------------------------------------------
 
@@ -165,7 +219,6 @@ floor_p = no_grad_op("floor", lambda xp, x: xp.floor(x))
 ceil_p = no_grad_op("ceil", lambda xp, x: xp.ceil(x))
 round_p = no_grad_op("round", lambda xp, x: xp.round(x))
 trunc_p = no_grad_op("trunc", lambda xp, x: xp.trunc(x))
-sign_p = no_grad_op("sign", lambda xp, x: xp.sign(x))
 signbit_p = no_grad_op("signbit", lambda xp, x: xp.signbit(x))
 floor_divide_p = no_grad_op("floor_divide", lambda xp, x, y: x // y)
 nextafter_p = no_grad_op("nextafter", lambda xp, x, y: xp.nextafter(x, y))

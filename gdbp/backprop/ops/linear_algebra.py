@@ -30,11 +30,10 @@ import operator
 from typing import Any, NamedTuple
 
 from ... import backends
-from ..primitive import defn, defprim
+from ..primitive import conj, defn, defprim
 from ..tensor import unwrap
 from .elementwise import abs_p, multiply_p
 from .manipulation import broadcast_to, matrix_transpose, reshape
-from .products import conjugate as conj
 from .products import is_complex, matmul_p, mH, tensordot, vecdot
 from .reductions import _expand_back, max_p, min_p, sum_p
 

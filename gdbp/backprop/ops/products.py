@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import backends
-from ..primitive import binary, defn
+from ..primitive import binary, conj, defn
 from ..tensor import unwrap
 from .elementwise import conj_p
 from .manipulation import permute_dims, reshape
@@ -24,18 +24,14 @@ def is_complex(xp, a) -> bool:
     return backends.isdtype(xp, a.dtype, "complex floating")
 
 
-def conjugate(xp, a):
-    """conj(a) for complex a; a itself for real dtypes, so that real inputs pay no pass over memory."""
-    return xp.conj(a) if is_complex(xp, a) else a
-
-
 def mH(xp, a):
     """The conjugate transpose of a stack of matrices (the transpose, for real dtypes)."""
-    return conjugate(xp, _mT(xp, a))
+    return conj(xp, _mT(xp, a))
 
 
 def _matmul_x(xp, g, ans, x, y):
-    # ans = x @ y  =>  dx = g @ y^T, with 1-D operands promoted to matrices and back.
+    # ans = x @ y  =>  dx = g @ y^H, with 1-D operands promoted to matrices and back.
+    y = conj(xp, y)
     if y.ndim == 1:
         if x.ndim == 1:
             return g * y
@@ -46,7 +42,8 @@ def _matmul_x(xp, g, ans, x, y):
 
 
 def _matmul_y(xp, g, ans, x, y):
-    # dy = x^T @ g
+    # dy = x^H @ g
+    x = conj(xp, x)
     if x.ndim == 1:
         if y.ndim == 1:
             return g * x

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ... import backends
-from ..primitive import axes, defn, defprim
+from ..primitive import axes, conj, defn, defprim
 from .elementwise import sqrt_p
 
 
@@ -58,7 +58,7 @@ def _prod_vjp(xp, g, ans, x, *, axis=None, dtype=None, keepdims=False):
     others = xp.reshape(before * after, tuple(moved.shape))
     inverse = tuple(sorted(range(x.ndim), key=(rest + reduced).index))
     others = xp.permute_dims(others, inverse)
-    return _expand_back(xp, g, x, axis, keepdims) * others
+    return _expand_back(xp, g, x, axis, keepdims) * conj(xp, others)
 
 
 prod_p = defprim("prod", _prod, _prod_vjp)
@@ -130,7 +130,7 @@ def _cumprod_vjp(xp, g, ans, x, *, axis=None, dtype=None, include_initial=False)
     axis = _scan_axis(x, axis)
     if include_initial:
         g, ans = _skip_initial(xp, g, axis), _skip_initial(xp, ans, axis)
-    return xp.flip(xp.cumulative_sum(xp.flip(g * ans, axis=axis), axis=axis), axis=axis) / x
+    return xp.flip(xp.cumulative_sum(xp.flip(g * conj(xp, ans), axis=axis), axis=axis), axis=axis) / conj(xp, x)
 
 
 cumulative_prod_p = defprim("cumulative_prod", _cumulative_prod, _cumprod_vjp, needs_ans=True)

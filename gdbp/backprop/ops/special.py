@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from ... import backends
-from ..primitive import axes, defn, defprim
+from ..primitive import axes, conj, defn, defprim
 from ..tensor import unwrap
 
 # --- logsumexp, softmax, log_softmax ------------------------------------------------
@@ -105,7 +105,7 @@ def _linear(xp, x, weight, bias=None, /):
 
 
 def _linear_x(xp, g, ans, x, weight, bias=None):
-    return backends.kernels(xp).matmul(g, weight)
+    return backends.kernels(xp).matmul(g, conj(xp, weight))
 
 
 def _rows(xp, a):
@@ -114,8 +114,8 @@ def _rows(xp, a):
 
 
 def _linear_weight(xp, g, ans, x, weight, bias=None):
-    # dW = g^T @ x, summed over every batch axis at once.
-    return backends.kernels(xp).matmul(_rows(xp, g).T, _rows(xp, x))
+    # dW = g^T @ conj(x), summed over every batch axis at once.
+    return backends.kernels(xp).matmul(_rows(xp, g).T, conj(xp, _rows(xp, x)))
 
 
 def _linear_bias(xp, g, ans, x, weight, bias=None):
@@ -124,10 +124,14 @@ def _linear_bias(xp, g, ans, x, weight, bias=None):
 
 
 def _linear_weight_into(xp, out, g, ans, x, weight, bias=None):
-    return backends.kernels(xp).matmul_into(_rows(xp, g).T, _rows(xp, x), out)
+    if g.dtype != out.dtype:  # a complex g for a real weight: its real part, computed apart
+        return _linear_weight(xp, g, ans, x, weight, bias)
+    return backends.kernels(xp).matmul_into(_rows(xp, g).T, conj(xp, _rows(xp, x)), out)
 
 
 def _linear_bias_into(xp, out, g, ans, x, weight, bias=None):
+    if g.dtype != out.dtype:
+        return _linear_bias(xp, g, ans, x, weight, bias)
     return backends.kernels(xp).sum_into(_rows(xp, g), 0, out)
 
 
