@@ -94,6 +94,9 @@ class CupyKernels(Kernels):
     def transposed(self, a) -> bool:
         return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
 
+    def row_major(self, a) -> bool:
+        return a.flags.c_contiguous
+
     def same_layout(self, a, like) -> bool:
         return a.flags.c_contiguous or not like.flags.c_contiguous
 

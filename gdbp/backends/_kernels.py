@@ -48,6 +48,10 @@ class Kernels:
         """Whether a is laid out in memory as ``like`` is (so that elementwise work between them is contiguous)."""
         return True
 
+    def row_major(self, a) -> bool:
+        """Whether a is laid out in row-major (C) order, as new arrays are; generic: yes (layout is hidden)."""
+        return True
+
     def copy_like(self, a, like=None):
         """A copy of a (laid out as ``like`` where the library can)."""
         return self.xp.asarray(a, copy=True)
@@ -57,6 +61,15 @@ class Kernels:
 
         gdbp.compile's plans write the values they recompute at every replay
         into buffers they keep. Generic: none (arrays may not be writable).
+        """
+        return None
+
+    def direct(self, name: str):
+        """A function that does what the forward of primitive ``name`` does, with fewer calls in between, or None.
+
+        It takes the forward's arguments without the namespace (``f(x, axis=1)``)
+        and gives the same array, bit for bit: gdbp.compile's plans call it at
+        every replay in place of the primitive's forward. Generic: none.
         """
         return None
 

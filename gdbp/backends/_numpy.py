@@ -28,6 +28,23 @@ INTO_NAMES = {
 INTO = {name: getattr(np, fn) for name, fn in INTO_NAMES.items()}
 
 
+def _reshape(x, shape, copy=None):
+    # copy=None: the method, a view where one can be made; else numpy.reshape, which takes the standard's copy=.
+    return x.reshape(shape) if copy is None else np.reshape(x, shape, copy=copy)
+
+
+#: What the forwards of these primitives compute on NumPy arrays, called directly (Kernels.direct).
+DIRECT = {
+    "permute_dims": lambda x, order: x.transpose(order),
+    "reshape": _reshape,
+    "max": lambda x, axis=None, keepdims=False: x.max(axis=axis, keepdims=keepdims),
+    "min": lambda x, axis=None, keepdims=False: x.min(axis=axis, keepdims=keepdims),
+    "broadcast_to": np.broadcast_to,
+    "take_along_axis": lambda x, indices, axis: np.take_along_axis(x, indices, axis=axis),
+    "astype": lambda x, dtype, copy=True: x.astype(dtype, copy=copy),
+}
+
+
 class NumpyKernels(Kernels):
     def matmul(self, a, b):
         # numpy.matmul is several times slower than numpy.dot when the shared
@@ -39,8 +56,17 @@ class NumpyKernels(Kernels):
     def into(self, name: str):
         return INTO.get(name)
 
+    def direct(self, name: str):
+        # The array's own methods: the calls array-api-compat's wrappers end in, without their frames.
+        if name == "sum":
+            return self.sum
+        return DIRECT.get(name)
+
     def transposed(self, a) -> bool:
         return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+    def row_major(self, a) -> bool:
+        return a.flags.c_contiguous
 
     def same_layout(self, a, like) -> bool:
         return a.flags.c_contiguous or not like.flags.c_contiguous

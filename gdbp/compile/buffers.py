@@ -88,7 +88,7 @@ def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, f
     (o,) = step.outs
     if o not in meta:
         return
-    shape, dtype, backend = meta[o]
+    shape, dtype, backend, row_major = meta[o]
     fn = backend.kernels.into(step.fn.name)
     if fn is None:
         return
@@ -99,7 +99,9 @@ def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, f
         into[k] = fn
         fused.add(k)
         return
-    if o in escaping:
+    if o in escaping or not row_major:
+        # A buffer is row-major: a value laid out otherwise when traced (an op on a transposed view) keeps
+        # its own layout, so that what reads it (a reduction's order of summation) runs as it ran eagerly.
         return
     into[k] = fn
     key = (shape, str(dtype), backend)

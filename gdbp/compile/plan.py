@@ -130,10 +130,15 @@ class Plan:
             names[f"K{k}"] = getattr(backends.kernels(step.xp), kernel)
             parts = [self._expr(a, names) for a in step.args]
             return f"K{k}({', '.join(parts)})"
-        fn = step.xp is not None and not step.kw and backends.kernels(step.xp).into(step.fn.name)
+        kernels = backends.kernels(step.xp) if step.xp is not None else None
+        fn = kernels is not None and not step.kw and kernels.into(step.fn.name)
         if fn and not step.fix:
             names[f"U{k}"] = fn
             return f"U{k}({', '.join(self._expr(a, names) for a in step.args)})"
+        fn = kernels is not None and kernels.direct(step.fn.name)
+        if fn:  # what the forward computes, without its wrappers (a fix, if any, follows as for the forward)
+            names[f"D{k}"] = fn
+            return self._call(f"D{k}", step, names)
         return None
 
     def _into(self, k, step, names, out: str) -> list[str]:

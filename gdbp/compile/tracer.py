@@ -71,7 +71,7 @@ class Tracer:
         self.leaves: list = []
         self.consts: list = []
         self.inputs: list[int] = []
-        self.meta: dict[int, tuple] = {}  # slot -> (shape, dtype, backend) of the array traced there
+        self.meta: dict[int, tuple] = {}  # slot -> (shape, dtype, backend, row-major?) of the array traced there
 
     # -- values -----------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ class Tracer:
         self.alive.append(array)
         backend = backends.backend_of(array)
         if backend is not None:
-            self.meta[slot.index] = (tuple(array.shape), array.dtype, backend)
+            self.meta[slot.index] = (tuple(array.shape), array.dtype, backend, backend.kernels.row_major(array))
         return slot
 
     def input(self, array) -> Slot:
