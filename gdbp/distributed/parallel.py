@@ -94,17 +94,19 @@ class DataParallel:
                              "the same script on the same data")
 
     def broadcast_state(self) -> None:
-        """Copy every parameter and buffer from rank 0 to every rank (in place)."""
-        arrays = [p.data for p in self.model.parameters()] + [b for b in self.model.buffers() if b is not None]
-        self.comm.broadcast_(arrays, root=0)
-        for p in self.model.parameters():
-            p.mark_changed()
+        """Copy every parameter and buffer from rank 0 to every rank (parameters in place)."""
+        self.comm.broadcast_(list(self.model.parameters()), root=0)  # each marked changed
+        self.sync_buffers()
 
     def sync_buffers(self) -> None:
         """Rank 0's buffers (BatchNorm's running statistics) on every rank."""
-        buffers = [b for b in self.model.buffers() if b is not None]
+        # Buffers are rebound, not written, by the layers that keep them (a count may be a
+        # NumPy scalar, which nothing can write into): broadcast copies, then load them.
+        xp = self.model.backend.xp
+        buffers = {name: xp.asarray(b, copy=True) for name, b in self.model.named_buffers() if b is not None}
         if buffers:
-            self.comm.broadcast_(buffers, root=0)
+            self.comm.broadcast_(list(buffers.values()), root=0)
+            self.model.load_state_dict(buffers, strict=False)
 
     def part(self, start: int, stop: int) -> tuple[int, int]:
         """This rank's share of the global batch ``start..stop`` (see :func:`part`)."""
