@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench bench-distributed install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gdbp demo
 
+# Then tests/distributed again as a job of two processes (the main run covers it on one).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	timeout 600 $(BIN)/mpiexec -n 2 $(BIN)/python -m pytest tests/distributed -q -p no:cacheprovider
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
@@ -28,6 +30,10 @@ $(VENV)/.bench: $(STAMP)
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run
+
+# The data-parallel step on 1 and 2 processes (one BLAS thread each): benchmarks/results/distributed.*
+bench-distributed: $(STAMP)
+	$(BIN)/python -m benchmarks.distributed --mpiexec $(BIN)/mpiexec
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -1,9 +1,11 @@
 """MPI through mpi4py: the raw collectives that :mod:`gdbp.distributed` builds on.
 
 Every collective here is non-blocking (``Iallreduce``, ``Ibcast``,
-``Iallgather``, ``Ibarrier``) and every wait polls: while it waits for its
-requests it also looks for a message on a control communicator of its own,
-on which a rank that fails tells every other rank so. A failed rank thus
+``Iallgather``, ``Ibarrier``), and every wait also waits for a failure
+notice: each rank keeps a receive posted on a control communicator of its
+own, on which a rank that fails tells every other rank so, and waits with
+``MPI_Waitany`` over that receive and its requests (as fast as a plain
+``MPI_Wait``: MPI's own progress loop, no polling from Python). A failed rank thus
 makes the others raise :class:`RankFailedError`, naming it, instead of
 waiting forever in a collective it will never join (the hang that a plain
 blocking ``MPI_Allreduce`` gives). After that the communicator is broken:
@@ -38,6 +40,7 @@ _LAUNCH_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
 
 _TAG_FAILED = 7301  # the tag of failure notices on the control communicator
 _TAG_HEARD = 7302  # a rank's answer to a failure notice: it has stopped and said so
+_NOTICE_BYTES = 2048  # a failure notice: the exception's type and message, cut to this length
 _OPS = ("sum", "max", "min")
 
 
@@ -153,7 +156,10 @@ class MPIEngine:
         self.cuda_aware = _cuda_aware()
         self.broken = False
         self.failed_here = False  # this rank sent a failure notice
-        atexit.register(self._abort_if_broken)
+        self._notice_buffer = bytearray(_NOTICE_BYTES)
+        self._notice_status = MPI.Status()
+        self._notice = self.control.Irecv([self._notice_buffer, MPI.BYTE], source=MPI.ANY_SOURCE, tag=_TAG_FAILED)
+        atexit.register(self._at_exit)
 
     # -- buffers -------------------------------------------------------------------------
 
@@ -221,28 +227,34 @@ class MPIEngine:
         RankFailedError
             Another rank reported a failure before the requests completed.
         """
-        started = time.perf_counter()
-        spins = 0
-        while True:
-            if all(p.test() for p in pending):
-                return
-            failed = self.failure()
-            if failed is not None:
-                self.broken = True
-                raise RankFailedError(failed[0], self.size, failed[1], self.rank, what)
-            spins += 1
-            if spins > 256:  # a long wait: give the core to the other ranks of this machine
-                time.sleep(1e-5 if time.perf_counter() - started < 0.05 else 5e-4)
+        left = [p for p in pending if not p.done]
+        if self.broken:
+            raise RuntimeError(f"{what}: a rank of this job has failed, so its communicator is broken")
+        owners = [None] + left
+        requests = [self._notice] + [p.request for p in left]
+        for _ in left:
+            i = self.MPI.Request.Waitany(requests, self._notice_status)
+            if i == 0:  # the failure notice, not a collective, completed
+                raise RankFailedError(*self._noticed(), self.rank, what)
+            requests[i] = self.MPI.REQUEST_NULL
+            done = owners[i]
+            done.done = True
+            if done.after is not None:
+                done.after()
 
     def failure(self):
-        """(rank, detail) of a failure another rank reported, or None."""
-        status = self.MPI.Status()
-        if not self.control.Iprobe(source=self.MPI.ANY_SOURCE, tag=_TAG_FAILED, status=status):
+        """(rank, detail) of a failure another rank reported, or None (without blocking)."""
+        if self.broken or not self._notice.Test(self._notice_status):
             return None
-        source = status.Get_source()
-        detail = self.control.recv(source=source, tag=_TAG_FAILED)
+        return self._noticed()
+
+    def _noticed(self) -> tuple:
+        """(rank, detail) of the notice just received; this rank answers and is broken from now on."""
+        self.broken = True
+        source = self._notice_status.Get_source()
+        detail = bytes(self._notice_buffer[: self._notice_status.Get_count(self.MPI.BYTE)]).decode(errors="replace")
         self.control.isend(self.rank, dest=source, tag=_TAG_HEARD)  # so that it waits for this rank's report
-        return source, detail
+        return source, self.size, detail
 
     def notify_failure(self, exc: BaseException, grace: float = 2.0) -> None:
         """Print this rank's failure, tell every other rank, and mark the communicator broken.
@@ -256,7 +268,9 @@ class MPIEngine:
                          f"stop.\n{text}")
         sys.stderr.flush()
         self.broken = self.failed_here = True
-        requests = [self.control.isend(detail, dest=r, tag=_TAG_FAILED) for r in range(self.size) if r != self.rank]
+        message = detail.encode()[:_NOTICE_BYTES]
+        requests = [self.control.Isend([message, self.MPI.BYTE], dest=r, tag=_TAG_FAILED)
+                    for r in range(self.size) if r != self.rank]
         deadline = time.perf_counter() + grace
         while requests and time.perf_counter() < deadline:  # small messages: sent at once, or never
             requests = [r for r in requests if not r.Test()]
@@ -268,9 +282,11 @@ class MPIEngine:
         sys.stdout.flush()
         self.MPI.COMM_WORLD.Abort(code)
 
-    def _abort_if_broken(self, patience: float = 5.0) -> None:
+    def _at_exit(self, patience: float = 5.0) -> None:
         # Runs before mpi4py's MPI_Finalize, which could wait forever for a half-done collective.
         if not self.broken:
+            self._notice.Cancel()  # no notice came: MPI_Finalize must not find the receive still posted
+            self._notice.Wait()
             return
         if self.failed_here:
             # MPI_Abort ends every rank at once: first let the others say why they stopped.

@@ -163,7 +163,7 @@ class NCCLEngine:
     def _fail(self, failed, what: str):
         self.abort_device()
         self.mpi.broken = True
-        raise RankFailedError(failed[0], self.size, failed[1], self.rank, what)
+        raise RankFailedError(*failed, self.rank, what)
 
     def abort_device(self) -> None:
         """Abort the NCCL communicator: kernels waiting for a failed rank end."""

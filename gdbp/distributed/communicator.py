@@ -131,8 +131,9 @@ class Communicator:
 
     def progress(self, pending) -> None:
         """Let started collectives move on (MPI progresses inside MPI calls only)."""
-        for engine in {id(self._engine): self._engine, id(self._host): self._host}.values():
-            engine.progress(pending)
+        host = [p for p in pending if not p.on_device]  # NCCL progresses on the device by itself
+        if host:
+            self._host.progress(host)
 
     def wait(self, pending, what: str = "a collective") -> None:
         """Wait for started collectives (under NCCL: the current stream waits, the host does not).
