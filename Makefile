@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# A job of two processes that waited for each other forever would hold CI: end it after 10 minutes.
+TIMEOUT := $(shell command -v timeout >/dev/null 2>&1 && echo timeout 600)
 
 .PHONY: demo test bench bench-distributed install clean
 
@@ -22,7 +24,7 @@ demo: $(STAMP)
 # Then tests/distributed again as a job of two processes (the main run covers it on one).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
-	timeout 600 $(BIN)/mpiexec -n 2 $(BIN)/python -m pytest tests/distributed -q -p no:cacheprovider
+	$(TIMEOUT) $(BIN)/mpiexec -n 2 $(BIN)/python -m pytest tests/distributed -q -p no:cacheprovider
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -156,6 +157,12 @@ def _iqr(values) -> float:
 
 
 def launch(args) -> list:
+    """Run one job per job size; rank 0 of each writes its rows."""
+    mpiexec = shutil.which(args.mpiexec)
+    if mpiexec is None:
+        raise FileNotFoundError(f"no mpiexec at {args.mpiexec!r}: pip install 'gdbp[mpi]' (mpi4py and mpich), "
+                                "or pass --mpiexec PATH")
+    args.mpiexec = mpiexec
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     rows = []

@@ -94,7 +94,8 @@ class Communicator:
         self.device = getattr(engine, "device", None)
 
     def __repr__(self) -> str:
-        return f"Communicator(backend={self.backend!r}, rank={self.rank}, size={self.size}, local_rank={self.local_rank})"
+        return (f"Communicator(backend={self.backend!r}, rank={self.rank}, size={self.size}, "
+                f"local_rank={self.local_rank})")
 
     @property
     def broken(self) -> bool:
@@ -104,7 +105,8 @@ class Communicator:
     # -- which engine carries an array ---------------------------------------------------
 
     def _engine_for(self, a):
-        if self.backend == "nccl" and backends.backend_of(a).name == "cupy":
+        found = backends.backend_of(a)
+        if self.backend == "nccl" and found is not None and found.name == "cupy":
             return self._engine
         return self._host
 

@@ -164,6 +164,7 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     if initial_epoch is not None:
         initial_epoch = whole("initial_epoch", initial_epoch, where)
     backend = model_backend(model, where)
+    par = strategy(distributed, model, optimizer)  # alone, or one rank of a data-parallel run
     x, y = check_data(train_data, "train_data", backend, where)
     if val_data is not None:
         val_data = check_data(val_data, "val_data", backend, where)
@@ -189,13 +190,13 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         initial_epoch, seed, restored, stopped = _resume(resume, model, optimizer, schedule, callbacks, backend,
                                                          initial_epoch, seed)
     initial_epoch = 0 if initial_epoch is None else initial_epoch
-    par = strategy(distributed, model, optimizer)
     history = History()
     n = x.shape[0]
     bounds = batch_bounds(n, batch_size * par.size)  # global batches: each rank takes its part of every one
     par.agree(where, samples=n, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch, seed=seed,
-              shuffle=bool(shuffle), sync_every=sync_every, val_samples=-1 if val_data is None else val_data[0].shape[0],
-              parameters=sum(p.size for p in model.parameters()), callbacks=len(callbacks))
+              shuffle=bool(shuffle), sync_every=sync_every, callbacks=len(callbacks),
+              val_samples=-1 if val_data is None else val_data[0].shape[0],
+              parameters=sum(p.size for p in model.parameters()))
     run = Run(model, optimizer, cost, history, epochs, initial_epoch, seed, len(bounds), schedule=schedule,
               callbacks=callbacks, distributed=distributed)
     draw_bar = wants_bar(progress) and par.rank == 0

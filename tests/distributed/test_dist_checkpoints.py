@@ -8,18 +8,15 @@ import tempfile
 import numpy as np
 import pytest
 from dist_helpers import comm, gathered, shared_dir  # noqa: F401  (fixtures)
-from train_helpers import host_state
+from train_helpers import blobs, host_state
 
 from gdbp import backends, descent, nn, train
 
 
 def _data():
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(45, 5))
-    y = (x[:, 0] + 0.5 * rng.normal(size=45) > 0).astype(np.int64)
-    xv = rng.normal(size=(19, 5))
-    yv = (xv[:, 0] + 1.5 * rng.normal(size=19) > 0).astype(np.int64)
-    return (x, y), (xv, yv)
+    """Training and validation blobs in float64 (from the shared helpers)."""
+    return [tuple(np.asarray(a, dtype=np.float64) if i == 0 else a for i, a in enumerate(blobs(n, 5, 2, seed)))
+            for n, seed in ((45, 5), (19, 6))]
 
 
 class _Run:

@@ -86,3 +86,4 @@ def test_a_failed_rank_stops_the_job_with_an_error_naming_it(tmp_path, where, ra
     assert f"rank {other} left fit after" in out, out
     # Seconds, not a hang: the job (Python and gdbp's imports included) ends well within the timeout.
     assert seconds < 30, (seconds, out)
+
