@@ -207,7 +207,10 @@ def report(rows, args) -> str:
         lines.append(f"| {r['ranks']} | {r['batch']} | {r['buckets']} ({r['bucket_count']}) | {_ms(r['step_s'])} "
                      f"({r['step_iqr']:.0%}) | {r['samples_per_s']:,.0f} | {comm} | {wait} | {hidden} |")
     lines += ["", "hidden = 1 - wait / all-reduce alone: the share of the communication that ran while the "
-              "backward pass was still computing. On one process the reduction is the identity (no MPI)."]
+              "backward pass was still computing. On one process the reduction is the identity (no MPI). The wait "
+              "also holds the time a rank waits for the other to finish its own backward pass: on a machine "
+              "whose cores are busy with other work (a load average above its core count), a rank that loses "
+              "its core makes the other wait, and the wait then measures that, not the communication."]
     return "\n".join(lines) + "\n"
 
 

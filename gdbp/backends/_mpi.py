@@ -284,6 +284,8 @@ class MPIEngine:
 
     def _at_exit(self, patience: float = 5.0) -> None:
         # Runs before mpi4py's MPI_Finalize, which could wait forever for a half-done collective.
+        if self.MPI.Is_finalized():
+            return  # the program ended MPI itself
         if not self.broken:
             self._notice.Cancel()  # no notice came: MPI_Finalize must not find the receive still posted
             self._notice.Wait()
