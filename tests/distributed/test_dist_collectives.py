@@ -122,3 +122,32 @@ def test_gdbp_info_says_how_cupy_arrays_travel_over_mpi():
     line = backends.mpi_report()
     assert line.startswith("mpi: ok mpi4py") and "CuPy arrays over MPI: staged through host memory" in line
     assert "distributed (gdbp.distributed):" in backends.report()
+
+
+_LAUNCH_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE",
+                     "PMIX_SIZE", "PMIX_RANK")
+
+
+def test_the_launcher_is_read_from_the_environment(monkeypatch):
+    for name in _LAUNCH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert backends.launched_size() is None
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "3")
+    assert backends.launched_size() == 3
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
+    monkeypatch.setenv("PMIX_RANK", "0")  # launched, size known to MPI only
+    assert backends.launched_size() == 0
+    monkeypatch.delenv("PMIX_RANK")
+    monkeypatch.setenv("PMI_SIZE", "1")
+    assert distributed.init().backend == "single"  # mpiexec -n 1: one process needs no MPI
+
+
+def test_a_job_without_mpi4py_is_refused_rather_than_trained_alone(monkeypatch):
+    from gdbp.distributed import launch
+
+    if "_mpi_engine" in launch._made:
+        pytest.skip("this process has started MPI already (under mpiexec)")
+    monkeypatch.setenv("PMI_SIZE", "4")
+    monkeypatch.setattr(backends, "mpi_probe", lambda: (False, "mpi4py is not installed: pip install 'gdbp[mpi]'"))
+    with pytest.raises(ImportError, match=r"started by an MPI launcher \(4 processes\) but mpi4py is not installed"):
+        distributed.init()
