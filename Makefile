@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# A job of two processes that waited for each other forever would hold CI: end it after 10 minutes.
+TIMEOUT := $(shell command -v timeout >/dev/null 2>&1 && echo timeout 600)
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench bench-distributed install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gdbp demo
 
+# Then tests/distributed again as a job of two processes (the main run covers it on one).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	$(TIMEOUT) $(BIN)/mpiexec -n 2 $(BIN)/python -m pytest tests/distributed -q -p no:cacheprovider
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
@@ -28,6 +32,10 @@ $(VENV)/.bench: $(STAMP)
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run
+
+# The data-parallel step on 1 and 2 processes (one BLAS thread each): benchmarks/results/distributed.*
+bench-distributed: $(STAMP)
+	$(BIN)/python -m benchmarks.distributed --mpiexec $(BIN)/mpiexec
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

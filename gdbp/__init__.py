@@ -19,6 +19,7 @@ from .backprop import (
     vjp,
 )
 from . import nn
+from . import distributed
 from . import descent
 from . import train
 from . import plot

@@ -27,6 +27,7 @@ def _demo(args) -> int:
         seed=args.seed,
         out=args.out,
         progress=not args.no_progress,
+        distributed=args.distributed,
     )
     return 0
 
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="runs/demo", help="folder for the checkpoint and the loss-curve PNG")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument("--distributed", action="store_true",
+                      help="train on every process of an MPI job (mpiexec -n N gdbp demo --distributed); "
+                           "--batch-size is then each process's share of the global batch")
     demo.set_defaults(run=_demo)
 
     check = sub.add_parser("check", help="cross-check gradients between this machine's backends")

@@ -271,3 +271,13 @@ def test_fit_with_compile_trains_as_without(rng):
     np.testing.assert_allclose(h1["cost"], h2["cost"], rtol=1e-5)
     for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
         np.testing.assert_allclose(gdbp.backends.to_numpy(a), gdbp.backends.to_numpy(b), rtol=1e-4, atol=1e-6)
+
+
+def test_fit_refuses_compile_with_a_communicator(rng):
+    comm = gdbp.distributed.init("single")
+    x = rng.normal(size=(8, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=8)
+    model = _model(5)
+    opt = gdbp.descent.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="compile=True and distributed"):
+        gdbp.train.fit(model, nn.cross_entropy, opt, (x, y), progress=False, compile=True, distributed=comm)

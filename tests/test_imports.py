@@ -2,7 +2,7 @@
 
 Math code takes its namespace from its inputs; this test reads every source
 file of the package (with :mod:`ast`, so imports inside functions count too)
-and fails on any import of numpy, cupy, torch or the array-API helpers
+and fails on any import of numpy, cupy, torch, mpi4py or the array-API helpers
 outside the backend layer.
 """
 
@@ -17,7 +17,7 @@ import gdbp
 
 PACKAGE = Path(gdbp.__file__).resolve().parent
 ALLOWED = PACKAGE / "backends"
-FORBIDDEN = frozenset({"numpy", "cupy", "cupyx", "torch", "array_api_compat", "array_api_strict"})
+FORBIDDEN = frozenset({"numpy", "cupy", "cupyx", "torch", "array_api_compat", "array_api_strict", "mpi4py"})
 
 
 def forbidden_imports(source: str, filename: str = "<snippet>") -> list[tuple[int, str]]:

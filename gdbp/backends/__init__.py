@@ -1,4 +1,4 @@
-"""The backend layer: the only package in gdbp that imports numpy, cupy or array_api_compat.
+"""The backend layer: the only package in gdbp that imports numpy, cupy, mpi4py or array_api_compat.
 
 A backend is an array namespace and a device (:class:`Backend`), with the
 library's kernels (``backend.kernels``). Math code takes its namespace from
@@ -20,6 +20,8 @@ from ._default import current, use
 from ._host import first_not_finite, out_of_range, permutation, to_numpy_contiguous
 from ._info import probe, report
 from ._kernels import UNKNOWN, Kernels, isdtype, kernels, register_kernels
+from ._mpi import MPIEngine, RankFailedError, launched_size, mpi_probe, mpi_report
+from ._nccl import NCCLEngine, nccl_probe
 from ._random import CounterStream, HostGenerator, device_rng, host_rng
 from ._resolve import auto, resolve
 
@@ -31,6 +33,9 @@ __all__ = [
     "CounterStream",
     "HostGenerator",
     "Kernels",
+    "MPIEngine",
+    "NCCLEngine",
+    "RankFailedError",
     "UNKNOWN",
     "ShapeError",
     "auto",
@@ -45,6 +50,10 @@ __all__ = [
     "is_array",
     "isdtype",
     "kernels",
+    "launched_size",
+    "mpi_probe",
+    "mpi_report",
+    "nccl_probe",
     "namespace",
     "out_of_range",
     "permutation",

@@ -6,6 +6,8 @@ import importlib
 
 from ._backend import BackendUnavailableError
 from ._cupy import probe_cuda
+from ._mpi import mpi_report
+from ._nccl import nccl_probe
 from ._resolve import auto, env_spec, resolve
 
 __all__ = ["probe", "report"]
@@ -64,4 +66,8 @@ def report() -> str:
         devices = ", ".join(row["devices"]) or "-"
         note = f"  ({row['note']})" if row["note"] else ""
         lines.append(f"  {mark}{row['backend']:<17} {version:<12} {devices}{note}")
+    lines.append("distributed (gdbp.distributed):")
+    lines.append(f"  {mpi_report()}")
+    ok, why = nccl_probe() if probe_cuda()[0] else (False, "no CUDA device")
+    lines.append(f"  nccl: {'ok' if ok else '--'} {why}")
     return "\n".join(lines)

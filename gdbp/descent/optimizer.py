@@ -187,6 +187,16 @@ class Optimizer:
         return isinstance(self._storage, FlatStorage)
 
     @property
+    def flat_groups(self) -> list:
+        """The flat buffers (:class:`gdbp.descent.flat.FlatGroup`, one per dtype) with ``flat=True``; else empty.
+
+        Each group's ``grad`` is the gradient buffer lent to the backward
+        pass (re-read it every step: :meth:`zero_grad` may replace it), and
+        ``indices`` / ``bounds`` say where each parameter's slice lies.
+        """
+        return list(self._storage.groups) if self.flat else []
+
+    @property
     def state(self) -> dict:
         """Per-parameter state: ``{index: {name: array or int}}``, for parameters stepped at least once."""
         return self._storage.state(self._state_keys())

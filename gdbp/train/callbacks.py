@@ -55,6 +55,11 @@ class Run:
         Set it to end training after the current epoch.
     callbacks : list
         Every callback of the run, in the order they run.
+    distributed : gdbp.distributed.Communicator or None
+        The communicator of a data-parallel run (``fit(distributed=...)``):
+        ``run.distributed.rank`` tells a callback which rank it runs on
+        (checkpoints are written by rank 0 only). The logs callbacks see are
+        reduced over the ranks, the same on every rank.
     """
 
     model: Any
@@ -70,6 +75,12 @@ class Run:
     stop_training: bool = False
     extra: dict = field(default_factory=dict)
     callbacks: list = field(default_factory=list)
+    distributed: Any = None
+
+    @property
+    def writes_files(self) -> bool:
+        """Whether this process writes the run's files: always alone, rank 0 only in a data-parallel run."""
+        return self.distributed is None or self.distributed.rank == 0
 
 
 class Callback:
@@ -301,7 +312,9 @@ class ModelCheckpoint(Callback):
     ``save_optimizer``) the state of every stateful callback of the run, so
     ``fit(..., resume=path)`` continues exactly where it stopped. The file is
     written in ``on_checkpoint``, once every callback's ``on_epoch_end`` has
-    run, so its place among the callbacks does not matter.
+    run, so its place among the callbacks does not matter. In a data-parallel
+    run (``fit(distributed=comm)``) rank 0 writes it, and the other ranks
+    take the same decisions (their ``saved`` stays empty).
     """
 
     def __init__(self, path, monitor: str | None = None, mode: str = "auto", min_delta: float = 0.0,
@@ -329,7 +342,7 @@ class ModelCheckpoint(Callback):
         from .checkpoint import save
 
         path, self._due = self._due, None
-        if path is None:
+        if path is None or not run.writes_files:  # in a data-parallel run, rank 0 writes for all
             return
         save(
             path,

@@ -7,6 +7,12 @@ deviation; a 64-128-10 MLP with ReLU is trained with Adam on the chosen
 backend, and its accuracy on the held-out set is reported. The test set is
 also evaluated after every epoch, for the loss curves only: nothing (no early
 stopping, no checkpoint choice) is decided on it.
+
+``distributed=True`` (``mpiexec -n N gdbp demo --distributed``) trains the
+same model on N processes, each with ``batch_size`` samples of every global
+batch of ``N * batch_size``: the weights, and so the test accuracy, are those
+of one process with that global batch, up to float32 summation order. Rank 0
+prints and writes the files.
 """
 
 from __future__ import annotations
@@ -85,7 +91,7 @@ def _model(backend, seed: int, hidden: int):
 
 def run_demo(backend="auto", epochs: int | None = 30, batch_size: int | None = 32, lr: float | None = None,
              optimizer: str | None = "adam", seed: int = 0, out="runs/demo", progress: bool = True,
-             hidden: int = 128, verbose: bool = True) -> dict:
+             hidden: int = 128, verbose: bool = True, distributed=False) -> dict:
     """Train an MLP on the handwritten digits and report its test accuracy.
 
     Parameters
@@ -113,13 +119,18 @@ def run_demo(backend="auto", epochs: int | None = 30, batch_size: int | None = 3
         Width of the hidden layer.
     verbose : bool
         Print the backend, the accuracy, the time per epoch and the files.
+    distributed : bool or gdbp.distributed.Communicator
+        Train on every process of the job (True: ``gdbp.distributed.init()``,
+        which is a single process without an MPI launcher); ``batch_size`` is
+        then each rank's share of a global batch ``size * batch_size``. Only
+        rank 0 prints and writes the checkpoint and the plot.
 
     Returns
     -------
     dict
         ``backend``, ``backend_reason``, ``test_accuracy``, ``test_cost``,
         ``epochs``, ``seconds_per_epoch``, ``seconds``, ``checkpoint``,
-        ``plot``, ``history``.
+        ``plot``, ``history``, ``ranks``.
 
     Raises
     ------
@@ -143,6 +154,16 @@ def run_demo(backend="auto", epochs: int | None = 30, batch_size: int | None = 3
         raise ValueError(f"run_demo: unknown optimizer {optimizer!r}; choose among {sorted(OPTIMIZERS)}")
     cls_name, default_lr, kwargs = OPTIMIZERS[name]
     lr = default_lr if lr is None else lr
+    comm = None
+    if distributed is True:
+        from ..distributed import init
+
+        comm = init()  # before any array: under NCCL it picks this rank's GPU
+    elif distributed is not False and distributed is not None:
+        comm = distributed
+    ranks = 1 if comm is None else comm.size
+    if comm is not None and comm.rank != 0:
+        say = lambda *a, **k: None  # noqa: E731  (rank 0 speaks for all)
 
     if isinstance(backend, str) and backend.strip().lower() == "auto":
         chosen, why = backends.auto()
@@ -156,18 +177,23 @@ def run_demo(backend="auto", epochs: int | None = 30, batch_size: int | None = 3
     opt = getattr(descent, cls_name)(model.parameters(), lr=lr, **kwargs)
     say(f"digits: {x_train.shape[0]} training and {x_test.shape[0]} test images; "
         f"MLP 64-{hidden}-10, {cls_name}(lr={lr:g}), {epochs} epochs of batches of {batch_size}")
+    if comm is not None:
+        say(f"distributed: {comm.size} process(es) over {comm.backend}, {batch_size} samples each of every "
+            f"global batch of {batch_size * comm.size}")
 
     started = time.perf_counter()
     history = fit(model, cross_entropy, opt, (x_train, y_train), epochs=epochs, batch_size=batch_size,
-                  val_data=(x_test, y_test), metrics=["accuracy"], progress=progress, seed=seed)
+                  val_data=(x_test, y_test), metrics=["accuracy"], progress=progress, seed=seed, distributed=comm)
     seconds = time.perf_counter() - started
-    scores = evaluate(model, (x_test, y_test), ["accuracy", "cost"], cost=cross_entropy)
+    scores = evaluate(model, (x_test, y_test), ["accuracy", "cost"], cost=cross_entropy, distributed=comm)
 
     out = Path(out)
-    checkpoint = save(out / "model.safetensors", model, opt, extra={"test_accuracy": scores["accuracy"]},
-                      epoch=epochs, shuffle_seed=seed)
+    checkpoint = out / "model.safetensors"
     plot = out / "loss.png"
-    history.plot(plot)
+    if comm is None or comm.rank == 0:
+        checkpoint = save(checkpoint, model, opt, extra={"test_accuracy": scores["accuracy"]}, epoch=epochs,
+                          shuffle_seed=seed)
+        history.plot(plot)
     per_epoch = seconds / len(history)
     say(f"test accuracy: {scores['accuracy']:.2%} on {x_test.shape[0]} held-out images")
     say(f"time per epoch: {per_epoch * 1000:.0f} ms ({seconds:.1f} s in all, evaluation included)")
@@ -184,4 +210,5 @@ def run_demo(backend="auto", epochs: int | None = 30, batch_size: int | None = 3
         "checkpoint": str(checkpoint),
         "plot": str(plot),
         "history": history,
+        "ranks": ranks,
     }

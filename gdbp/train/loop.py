@@ -33,6 +33,7 @@ from ._data import (
     takes_class_labels,
     whole,
 )
+from ._parallel import shard, strategy
 from .callbacks import LRSchedule, Run, stateful
 from .history import History
 from .metrics import RunningMean, batch_value, resolve_metrics, sync_all
@@ -43,7 +44,8 @@ __all__ = ["fit", "evaluate", "predict"]
 
 def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 32, val_data=None, metrics=(),
         callbacks=(), progress: bool = True, seed: int = 0, schedule=None, *, initial_epoch: int | None = None,
-        resume=None, shuffle: bool = True, sync_every: int = 50, compile: bool = False) -> History:
+        resume=None, shuffle: bool = True, sync_every: int = 50, compile: bool = False,
+        distributed=None) -> History:
     """Train a model by minibatch gradient descent.
 
     Each step: ``pred = model(x_batch)``, ``c = cost(pred, y_batch)``,
@@ -120,6 +122,23 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
         a :func:`gdbp.compile` plan: traced at the first batch of each shape
         (the last batch of an epoch may be a second one), replayed after.
         The model must not read values on the host in its forward pass.
+    distributed : gdbp.distributed.Communicator, optional
+        Train on every rank of the communicator as one model
+        (:mod:`gdbp.distributed`): each rank takes its contiguous part of
+        every global batch of ``size * batch_size`` samples (the batch one
+        process with that batch size takes; the last one split as evenly as
+        possible, a rank with no samples still taking part), its gradient
+        weighted by its share and summed over the ranks in buckets that
+        overlap the backward pass. So N ranks with ``batch_size=b`` give the
+        weights that one process gives with ``batch_size=N*b``, up to the
+        order of floating-point sums, shuffled or not. Every rank must pass
+        the same data, settings and seed (checked). Parameters and buffers
+        are copied from rank 0 first; costs, metrics and validation are
+        reduced over the ranks; the progress bar is drawn by rank 0 only;
+        checkpoints are written by rank 0 only (``resume=`` loads on every
+        rank, so the file must be visible to all of them); the ranks stop
+        together. An exception on one rank makes the others raise
+        :class:`gdbp.distributed.RankFailedError`, naming it.
 
     Returns
     -------
@@ -152,6 +171,7 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     if initial_epoch is not None:
         initial_epoch = whole("initial_epoch", initial_epoch, where)
     backend = model_backend(model, where)
+    par = strategy(distributed, model, optimizer)  # alone, or one rank of a data-parallel run
     x, y = check_data(train_data, "train_data", backend, where)
     if val_data is not None:
         val_data = check_data(val_data, "val_data", backend, where)
@@ -167,7 +187,10 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
             for what, (_, b) in pairs:
                 check_labels(b, pred.shape[-1], f"{what} y", where)
         first_step.append(labels_fit)
-    train_step = _step_function(model, cost, optimizer, first_step)
+    train_step = _step_function(model, cost, optimizer, first_step, par)
+    if compile and distributed is not None:
+        raise ValueError("fit: compile=True and distributed= cannot be combined yet (the gradient reduction "
+                         "runs between the backward pass and the update, outside a plan); choose one")
     if compile:
         train_step = compile_step(train_step)
     callbacks = list(callbacks)
@@ -182,31 +205,44 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
     initial_epoch = 0 if initial_epoch is None else initial_epoch
     history = History()
     n = x.shape[0]
-    bounds = batch_bounds(n, batch_size)
+    bounds = batch_bounds(n, batch_size * par.size)  # global batches: each rank takes its part of every one
+    par.agree(where, samples=n, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch, seed=seed,
+              shuffle=bool(shuffle), sync_every=sync_every, callbacks=len(callbacks),
+              val_samples=-1 if val_data is None else val_data[0].shape[0],
+              parameters=sum(p.size for p in model.parameters()))
     run = Run(model, optimizer, cost, history, epochs, initial_epoch, seed, len(bounds), schedule=schedule,
-              callbacks=callbacks)
-    draw_bar = wants_bar(progress)
+              callbacks=callbacks, distributed=distributed)
+    draw_bar = wants_bar(progress) and par.rank == 0
+    with par.training():
+        _epochs(run, par, x, y, bounds, val_data, batch_size, metric_fns, callbacks, draw_bar, backend, shuffle,
+                sync_every, train_step, restored, stopped)
+    return history
 
+
+def _epochs(run, par, x, y, bounds, val_data, batch_size, metric_fns, callbacks, draw_bar, backend, shuffle,
+            sync_every, train_step, restored, stopped) -> None:
+    model, optimizer, cost, history = run.model, run.optimizer, run.cost, run.history
     for cb in callbacks:
         cb.on_train_begin(run)
     # Restored after on_train_begin, which starts each callback afresh.
     for cb, state in restored:
         cb.load_state_dict(state)
     run.stop_training = run.stop_training or stopped
-    for epoch in range(initial_epoch, epochs):
+    for epoch in range(run.initial_epoch, run.epochs):
         if run.stop_training:  # a resumed run that had already ended
             break
         for cb in callbacks:
             cb.on_epoch_begin(run, epoch)
         started = time.perf_counter()
         lr = optimizer.lr
-        bar = EpochBar(epoch, epochs, len(bounds)) if draw_bar else None
+        bar = EpochBar(epoch, run.epochs, len(bounds)) if draw_bar else None
         try:
-            logs = _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
-                                train_step)
+            logs = _train_epoch(run, par, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle,
+                                sync_every, train_step)
+            par.end_epoch()
             if val_data is not None:
                 scores = evaluate(model, val_data, {"cost": "cost", **dict(metric_fns)},
-                                  batch_size=max(batch_size, 256), cost=cost)
+                                  batch_size=max(batch_size, 256), cost=cost, distributed=run.distributed)
                 logs.update({f"val_{name}": v for name, v in scores.items()})
                 if bar is not None:
                     bar.show_validation({k: v for k, v in logs.items() if k.startswith("val_")})
@@ -222,11 +258,11 @@ def fit(model, cost, optimizer, train_data, epochs: int = 1, batch_size: int = 3
             hook = getattr(cb, "on_checkpoint", None)  # callbacks written before the hook existed lack it
             if hook is not None:
                 hook(run, epoch, logs)
+        run.stop_training = par.any(run.stop_training)  # a callback of one rank stops them all
         if run.stop_training:
             break
     for cb in callbacks:
         cb.on_train_end(run)
-    return history
 
 
 def _resume(resume, model, optimizer, schedule, callbacks, backend, initial_epoch, seed):
@@ -273,60 +309,78 @@ def _callback_states(ckpt, callbacks) -> list:
     return [(cb, saved[key]) for key, cb in have.items()]
 
 
-def _step_function(model, cost, optimizer, first_step):
-    """One optimizer step on a batch: ``step(xb, yb) -> (cost, prediction)``."""
+def _step_function(model, cost, optimizer, first_step, par):
+    """One optimizer step: ``step(xb, yb, share=None) -> (cost, prediction)``.
 
-    def step(xb, yb):
+    ``share``: on a rank of a data-parallel run, (this rank's samples, the
+    global batch's), which weight its gradient; ``xb`` is None for a rank
+    with no samples in the last batch, which still takes part in the
+    reduction and the update (and returns (None, None)).
+    """
+
+    def step(xb, yb, share=None):
         model.zero_grad()
         optimizer.zero_grad()
-        pred = model(xb)
-        while first_step:
-            first_step.pop()(pred)
-        c = cost(pred, yb)
-        if not isinstance(c, Tensor) or c.size != 1:
-            raise TypeError(
-                f"fit: the cost must return a Tensor holding one value (the batch mean), got "
-                f"{type(c).__name__} of shape {getattr(c, 'shape', None)}; use reduction='mean'"
-            )
-        c.backward()
+        par.begin_step()
+        c = pred = None
+        if xb is not None:
+            pred = model(xb)
+            while first_step:
+                first_step.pop()(pred)
+            c = cost(pred, yb)
+            if not isinstance(c, Tensor) or c.size != 1:
+                raise TypeError(
+                    f"fit: the cost must return a Tensor holding one value (the batch mean), got "
+                    f"{type(c).__name__} of shape {getattr(c, 'shape', None)}; use reduction='mean'"
+                )
+            c.backward(None if share is None else par.seed(c, *share))
+        par.finish_step()
         optimizer.step()
         return c, pred
 
     return step
 
 
-def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
+def _train_epoch(run, par, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, shuffle, sync_every,
                  train_step) -> dict:
     from ..descent import DivergenceError
 
-    model, optimizer, cost = run.model, run.optimizer, run.cost
+    model, optimizer = run.model, run.optimizer
     xp = backend.xp
     n = x.shape[0]
     order = backends.permutation(n, (run.seed, epoch), backend) if shuffle else None
     running = {"cost": RunningMean(), **{name: RunningMean() for name, _ in metric_fns}}
     done = 0
+    means = {}
 
     def sync():
+        par.before_sync()
         sync_all(running.values())  # one transfer for the cost and every metric
-        bad = running["cost"].first_bad
+        combined, bad = par.combine(running)
+        means.update(combined)
         if bad is not None:
             step, value = bad
             raise DivergenceError(value, f"epoch {epoch + 1}, step {step + 1} of {len(bounds)}", lr=optimizer.lr)
         if bar is not None:
-            bar.show(done, {name: r.mean for name, r in running.items()})
+            bar.show(done, means)
 
     model.train()
-    for step, (start, stop) in enumerate(bounds):
-        xb = Tensor(take_rows(xp, x, order, start, stop))
-        yb = Tensor(take_rows(xp, y, order, start, stop))
-        c, pred = train_step(xb, yb)
-        weight = stop - start
-        running["cost"].add(c.data, weight, step)
-        if metric_fns:
-            detached = pred.detach()
-            for name, fn in metric_fns:
-                running[name].add(batch_value(fn, detached, yb), weight, step)
-        done += weight
+    for step, (global_start, global_stop) in enumerate(bounds):
+        start, stop = par.part(global_start, global_stop)
+        share = None if par.size == 1 else (stop - start, global_stop - global_start)
+        if stop > start:
+            xb = Tensor(take_rows(xp, x, order, start, stop))
+            yb = Tensor(take_rows(xp, y, order, start, stop))
+            c, pred = train_step(xb, yb, share) if share else train_step(xb, yb)
+            weight = stop - start
+            running["cost"].add(c.data, weight, step)
+            if metric_fns:
+                detached = pred.detach()
+                for name, fn in metric_fns:
+                    running[name].add(batch_value(fn, detached, yb), weight, step)
+        else:  # a rank with no samples in the last batch still takes part in the reduction
+            train_step(None, None, share)
+        done += global_stop - global_start
         run.step += 1
         for cb in callbacks:
             cb.on_step_end(run, step)
@@ -335,7 +389,7 @@ def _train_epoch(run, epoch, x, y, bounds, metric_fns, callbacks, bar, backend, 
         if (step + 1) % sync_every == 0:
             sync()
     sync()
-    return {name: r.mean for name, r in running.items()}
+    return dict(means)
 
 
 class _EvalMode:
@@ -357,7 +411,7 @@ class _EvalMode:
             object.__setattr__(m, "training", mode)
 
 
-def evaluate(model, data, metrics, batch_size: int = 256, *, cost=None) -> dict:
+def evaluate(model, data, metrics, batch_size: int = 256, *, cost=None, distributed=None) -> dict:
     """Metrics of a model on data, in evaluation mode and without recording gradients.
 
     Parameters
@@ -373,6 +427,10 @@ def evaluate(model, data, metrics, batch_size: int = 256, *, cost=None) -> dict:
         beyond float rounding).
     cost : callable, optional
         The cost function, for the metric ``"cost"``.
+    distributed : gdbp.distributed.Communicator, optional
+        Each rank evaluates its contiguous share of the data (every rank
+        passes all of it) and the means are reduced over the ranks: every
+        rank gets the values one process gets on the whole data.
 
     Returns
     -------
@@ -387,15 +445,18 @@ def evaluate(model, data, metrics, batch_size: int = 256, *, cost=None) -> dict:
     fns = resolve_metrics(metrics, cost, where)
     if not fns:
         raise ValueError(f"{where}: no metrics asked for; pass e.g. metrics=['accuracy']")
+    par = strategy(distributed, model)
+    first, last = shard(distributed, x.shape[0])  # each rank evaluates its contiguous share
     running = {name: RunningMean() for name, _ in fns}
     with _EvalMode(model):
-        for step, (start, stop) in enumerate(batch_bounds(x.shape[0], batch_size)):
-            pred = model(Tensor(x[start:stop, ...]))
-            yb = Tensor(y[start:stop, ...])
+        for step, (start, stop) in enumerate(batch_bounds(last - first, batch_size)):
+            pred = model(Tensor(x[first + start:first + stop, ...]))
+            yb = Tensor(y[first + start:first + stop, ...])
             for name, fn in fns:
                 running[name].add(batch_value(fn, pred, yb), stop - start, step)
+    par.before_sync()
     sync_all(running.values())
-    return {name: r.mean for name, r in running.items()}
+    return par.combine(running)[0]
 
 
 def predict(model, x, batch_size: int = 256):
