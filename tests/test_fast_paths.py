@@ -145,3 +145,29 @@ def test_only_numpy_recycles_buffers():
     ops.linear(x, w).sum().backward()
     w.zero_grad_()
     assert w._gbuf is None  # its rules could not write into it: nothing to gain
+
+
+KEYS = [(slice(None), 0), (slice(None), -1), (None,), Ellipsis, (Ellipsis, 0), (0, Ellipsis), (slice(None, None, -1),),
+        (slice(1, None),), (slice(0, 5),), (slice(None, 2),), (np.int64(0),), (slice(None), slice(None), None),
+        (None, Ellipsis, None), (np.array([0]),), (slice(None), np.array([0, 0]))]
+
+
+@pytest.mark.parametrize("shape", [(3, 1), (1, 3), (1, 1, 2), (3,)])
+def test_a_selection_of_every_element_pulls_back_by_a_reshape_and_others_by_a_scatter(rng, shape):
+    from gdbp.backprop.ops.indexing import _every_element_in_order
+
+    x = rng.normal(size=shape)
+    for key in KEYS:
+        try:
+            picked = x[key]
+        except IndexError:
+            continue
+        if _every_element_in_order(key, shape):  # never claimed of a selection that drops, repeats or reorders
+            assert picked.size == x.size and np.shares_memory(picked, x)
+            np.testing.assert_array_equal(picked.reshape(-1), x.reshape(-1))
+        g = rng.normal(size=picked.shape)
+        want = np.zeros_like(x)
+        np.add.at(want, key, g)
+        (got,) = gdbp.vjp(lambda a: a[key], x)[1](g)
+        np.testing.assert_array_equal(np.asarray(got), want)
+    assert _every_element_in_order((slice(None), 0), (3, 1)) and not _every_element_in_order((0,), (3,))

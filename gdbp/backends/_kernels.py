@@ -48,6 +48,10 @@ class Kernels:
         """Whether a is laid out in memory as ``like`` is (so that elementwise work between them is contiguous)."""
         return True
 
+    def scalar_array(self, a):
+        """The 0-d array holding ``a``, a scalar that a library function gave where the standard wants an array."""
+        return self.xp.asarray(a)
+
     def row_major(self, a) -> bool:
         """Whether a is laid out in row-major (C) order, as new arrays are; generic: yes (layout is hidden)."""
         return True

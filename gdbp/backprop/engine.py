@@ -118,7 +118,7 @@ def apply(prim, args: tuple, kw: dict):
             out_backend = backends.backend_of(ans)
     fixed = type(ans) is not out_backend.array_type
     if fixed:
-        ans = out_backend.xp.asarray(ans)  # NumPy gives scalars, not 0-d arrays, for some results
+        ans = out_backend.kernels.scalar_array(ans)  # NumPy gives scalars, not 0-d arrays, for some results
     out = make(ans, out_backend)
     if prim.view and isinstance(args[0], Tensor):
         out._vc = args[0]._version_counter()

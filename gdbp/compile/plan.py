@@ -100,7 +100,8 @@ class Plan:
             outs = ", ".join(f"v{o}" if o is not None else "_" for o in step.outs)
             lines = [f"    {outs}{',' if len(step.outs) > 1 else ''} = {call}"]
             if step.fix:
-                lines += [f"    v{o} = X{k}.asarray(v{o})" for o in step.outs if o is not None]
+                names[f"S{k}"] = backends.kernels(step.xp).scalar_array
+                lines += [f"    v{o} = S{k}(v{o})" for o in step.outs if o is not None]
             return lines
         if step.kind == "assign":
             return [f"    {self._expr(step.target, names)}[...] = {self._expr(step.args[0], names)}"] + \

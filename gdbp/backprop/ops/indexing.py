@@ -8,6 +8,8 @@ second derivatives flow through indexing too.
 
 from __future__ import annotations
 
+import numbers
+
 from ... import backends
 from ..primitive import axes, defn, defprim
 from ..tensor import unwrap
@@ -30,10 +32,45 @@ def _scatter(xp, g, key, shape):
 
 # --- x[key] ---------------------------------------------------------------------------
 
+def _getitem_vjp(xp, g, ans, x, key):
+    if _every_element_in_order(key, x.shape):  # x[:, 0] of an (n, 1) x, x[None], x[...]: only the shape changes
+        return xp.reshape(g, tuple(x.shape))
+    return _scatter(xp, g, key, tuple(x.shape))
+
+
+def _every_element_in_order(key, shape) -> bool:
+    """Whether x[key] is every element of x, in x's order: full slices, None, ..., and 0 or -1 on axes of length 1."""
+    key = key if isinstance(key, tuple) else (key,)
+    if sum(k is Ellipsis for k in key) > 1:
+        return False
+    axis = 0
+    for k in key:
+        if k is None:
+            continue
+        if k is Ellipsis:
+            axis += len(shape) - sum(1 for j in key if j is not None and j is not Ellipsis)
+            continue
+        if axis >= len(shape):
+            return False
+        n = shape[axis]
+        if isinstance(k, slice):
+            whole = k.stop is None or _is_int(k.stop) and k.stop >= n
+            if k.step not in (None, 1) or k.start not in (None, 0) or not whole:
+                return False
+        elif not (_is_int(k) and n == 1 and k in (0, -1)):
+            return False
+        axis += 1
+    return True
+
+
+def _is_int(k) -> bool:
+    return isinstance(k, numbers.Integral) and not isinstance(k, bool)
+
+
 getitem_p = defprim(
     "getitem",
     lambda xp, x, key: x[key],
-    lambda xp, g, ans, x, key: _scatter(xp, g, key, tuple(x.shape)),
+    _getitem_vjp,
     linear=True,
     view=True,
     namespace=False,
