@@ -22,6 +22,7 @@ from ._info import probe, report
 from ._kernels import Kernels, isdtype, kernels, register_kernels
 from ._random import HostGenerator, device_rng, host_rng
 from ._resolve import auto, resolve
+from ._special import SPECIAL_NAMES, ufunc_names
 
 __all__ = [
     "Backend",
@@ -30,6 +31,7 @@ __all__ = [
     "BackendUnavailableError",
     "HostGenerator",
     "Kernels",
+    "SPECIAL_NAMES",
     "ShapeError",
     "auto",
     "backend_of",
@@ -55,5 +57,6 @@ __all__ = [
     "to_numpy",
     "to_numpy_contiguous",
     "transfer",
+    "ufunc_names",
     "use",
 ]

@@ -49,6 +49,11 @@ class CupyKernels(Kernels):
     def to_numpy(self, x):
         return x.get()
 
+    def special_forward(self, name: str):
+        from ._special import cupyx_special
+
+        return cupyx_special(self.xp, name)
+
     def stream(self, seed: int, backend):
         return CupyStream(seed, backend)
 

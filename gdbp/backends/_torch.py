@@ -28,6 +28,12 @@ class TorchKernels(Kernels):
     def to_numpy(self, x):
         return x.detach().cpu().numpy()
 
+    def special_forward(self, name: str):
+        from ._special import torch_special
+
+        # torch.special where it has the function; rel_entr through scipy (CPU tensors only).
+        return torch_special(self.xp, name) or super().special_forward(name)
+
     def stream(self, seed: int, backend):
         if backend.is_gpu:
             return TorchStream(seed, backend)

@@ -72,8 +72,6 @@ class Tensor:
 
     __slots__ = ("data", "grad", "_rg", "_node", "_backend", "_vc", "_gbuf", "__weakref__")
     _gdbp_tensor = True
-    # NumPy must hand `ndarray * tensor` to Tensor.__rmul__ instead of looping over elements.
-    __array_ufunc__ = None
     __array_priority__ = 1000
     __hash__ = object.__hash__
 
@@ -212,6 +210,11 @@ class Tensor:
             self._vc[0] += 1
 
     # -- the array object --------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """A NumPy ufunc on Tensors is gdbp's op for it: ``np.exp(t)`` is ``xp.exp(t)``, ``ndarray * t`` is
+        ``xp.multiply(ndarray, t)``; one without a rule is refused by name (:mod:`gdbp.backprop.ufuncs`)."""
+        return array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_namespace__(self, *, api_version=None):
         """gdbp's differentiable namespace for this Tensor's backend."""
@@ -458,3 +461,4 @@ from .engine import apply, check_scalar_or_array  # noqa: E402
 from .primitive import OPS  # noqa: E402
 from .sweep import backprop  # noqa: E402
 from .namespace import namespace_for  # noqa: E402
+from .ufuncs import array_ufunc  # noqa: E402

@@ -14,14 +14,15 @@ from . import (  # noqa: F401  (importing a module registers its ops)
     error_function,
     indexing,
     manipulation,
+    network,
     products,
     reductions,
     searching,
-    special,
+    special_functions,
 )
 
-_modules = {"conversion", "elementwise", "error_function", "indexing", "manipulation", "products", "reductions",
-            "searching", "special"}
+_modules = {"conversion", "elementwise", "error_function", "indexing", "manipulation", "network", "products",
+            "reductions", "searching", "special_functions"}
 assert not _modules & (set(OPS) | set(extensions(OPS))), "an op is named like a module of gdbp.backprop.ops"
 globals().update({name: fn for name, fn in OPS.items() if "." not in name})
 globals().update(extensions(OPS))
