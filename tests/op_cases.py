@@ -18,7 +18,7 @@ import numpy as np
 import gdbp
 from gdbp import backends
 from gdbp.backprop import ops
-from gdbp.backprop.primitive import Primitive
+from gdbp.backprop.primitive import NAMESPACE, Primitive
 from gdbp.backprop.namespace import DIFFERENTIABLE
 
 
@@ -376,8 +376,48 @@ case("linear", lambda x, w, b: ops.linear(x, w, b), Float((3,)), Float((2, 3)), 
 case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y), Float((3,)), Float((2,)), label="xy")
 case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y, indexing="ij"), Float((3,)), Float((2,)), label="ij")
 
-#: Names that must have a case: the namespace's functions with a gradient, and gdbp's own.
-EXTRA = ("linear", "softmax_cross_entropy", "relu", "sigmoid", "getitem", "setitem", "index_add")
+# --- xp.special: scipy.special's functions ----------------------------------------------------------
+
+SPECIAL_DOMAINS = {
+    "expit": dict(low=-3.0, high=3.0),
+    "logit": dict(low=0.1, high=0.9),
+    "erf": dict(low=-2.0, high=2.0),
+    "erfc": dict(low=-2.0, high=2.0),
+    "erfinv": dict(low=-0.9, high=0.9),
+    "gammaln": dict(low=0.3, high=4.0),
+    "digamma": dict(low=0.5, high=4.0),
+    "psi": dict(low=0.5, high=4.0),
+    "ndtr": dict(low=-3.0, high=3.0),
+    "log_ndtr": dict(low=-12.0, high=3.0),  # far into the tail, where log(ndtr(x)) would be -inf
+    "entr": dict(low=0.1, high=2.0),
+}
+SPECIAL_BINARY_DOMAINS = {
+    "xlogy": (dict(), dict(low=0.2, high=2.0)),
+    "xlog1py": (dict(), dict(low=-0.5, high=1.5)),
+    "rel_entr": (dict(low=0.2, high=2.0), dict(low=0.2, high=2.0)),
+}
+
+
+def special_fn(name):
+    return lambda *a: getattr(ns(*a).special, name)(*a)
+
+
+for _name, _domain in SPECIAL_DOMAINS.items():
+    case(f"special.{_name}", special_fn(_name), Float((2, 3), **_domain), label="2d")
+    case(f"special.{_name}", special_fn(_name), Float((), **_domain), label="0d")
+for _name, (_dx, _dy) in SPECIAL_BINARY_DOMAINS.items():
+    case(f"special.{_name}", special_fn(_name), Float((3, 1, 2), **_dx), Float((4, 1), **_dy), label="broadcast")
+    case(f"special.{_name}", special_fn(_name), Float((), **_dx), Float((2, 3), **_dy), label="0d-2d")
+# At x = 0, xlogy's x-derivative is log y (finite differences see it), and a Python scalar may stand for x or y.
+case("special.xlogy", special_fn("xlogy"), Float((2, 3), zeros=(0, 4)), Float((2, 3), 0.2, 2.0), label="x-zero")
+case("special.xlogy", lambda y: ns(y).special.xlogy(2.0, y), Float((3,), 0.2, 2.0), label="scalar-x")
+case("special.xlog1py", lambda x: ns(x).special.xlog1py(x, 0.5), Float((3,)), label="scalar-y")
+case("special.polygamma", lambda x: ns(x).special.polygamma(1, x), Float((2, 3), 0.5, 4.0), label="trigamma")
+case("special.polygamma", lambda x: ns(x).special.polygamma(3, x), Float((4,), 0.5, 4.0), label="order3")
+
+#: Names that must have a case: the namespace's functions with a gradient, gdbp's own, and xp.special's.
+EXTRA = ("linear", "softmax_cross_entropy", "relu", "sigmoid", "getitem", "setitem", "index_add") + tuple(
+    n for n in NAMESPACE if n.startswith("special."))
 
 
 def differentiable_names() -> set:

@@ -15,8 +15,9 @@ from .. import backends
 from .mode import GradMode
 from .mode import state as _mode
 from .errors import GradRequirementError
+from .primitive import defprim
 from .sweep import backprop
-from .tensor import Tensor, unwrap
+from .tensor import Borrowed, Tensor, unwrap
 from .tree import flatten as _flatten
 
 __all__ = ["grad", "value_and_grad", "vjp"]
@@ -43,6 +44,24 @@ def _target(x, nested):
     if t._rg or t is x:
         t = Tensor(t.data)
     t.requires_grad = True
+    return t
+
+
+# f gets a non-leaf alias of each leaf (the same array, no copy), so that its in-place updates are recorded.
+_input_p = defprim("input", lambda xp, x: x, lambda xp, g, ans, x: g, public=False, linear=True)
+
+
+def _received(t):
+    """What f receives for a differentiated argument: an alias of t that records in-place updates out of place."""
+    alias = _input_p(t)
+    alias._vc = Borrowed([0])  # and copies before a write that would go into the array (under no_grad)
+    return alias
+
+
+def _lent(x):
+    """What f receives for an argument not differentiated: the caller's array, copied before any write."""
+    t = Tensor(x)
+    t._vc = Borrowed([0])
     return t
 
 
@@ -81,23 +100,24 @@ def _call(f, args, kwargs, argnums):
         nested = True  # a tracked Tensor came in: keep the result differentiable
     call_args = list(args)
     wanted = {}
-    for i in range(len(args)):
-        leaves, rebuild = _flatten(args[i])
-        if i in nums:
-            ts = [_target(leaf, nested) for leaf in leaves]
-            wanted[i] = (ts, rebuild)
-        else:
-            ts = [_to_tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
-        call_args[i] = rebuild(ts)
-    # In argnums' order, a repeated position twice (as JAX does): grad(f, (1, 0)) gives (df/dx1, df/dx0).
-    targets = [wanted[i][0] for i in nums]
-    rebuilds = [wanted[i][1] for i in nums]
     _mode.depth += 1  # inside f, a nested transform records its backward pass for this one
     try:
         with GradMode(True):
+            for i in range(len(args)):
+                leaves, rebuild = _flatten(args[i])
+                if i in nums:
+                    ts = [_target(leaf, nested) for leaf in leaves]
+                    wanted[i] = (ts, rebuild)
+                    given = [_received(t) for t in ts]
+                else:
+                    given = [_lent(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
+                call_args[i] = rebuild(given)
             out = f(*call_args, **kwargs)
     finally:
         _mode.depth -= 1
+    # In argnums' order, a repeated position twice (as JAX does): grad(f, (1, 0)) gives (df/dx1, df/dx0).
+    targets = [wanted[i][0] for i in nums]
+    rebuilds = [wanted[i][1] for i in nums]
     return out, targets, rebuilds, single, nested, raw_out
 
 

@@ -14,6 +14,7 @@ import math
 
 from .. import backends
 from . import ops
+from .info import NamespaceInfo
 from .primitive import NAMESPACE, Primitive, extensions
 from .tensor import Tensor, make, unwrap
 
@@ -66,6 +67,7 @@ class ArrayNamespace:
     def __init__(self, backend):
         self.backend = backend
         self._xp = backend.xp
+        self._info = None
         # array-api-compat tells namespaces apart by name.
         self.__name__ = f"gdbp.namespace[{backend.spec}]"
         for name in DTYPES:
@@ -76,7 +78,10 @@ class ArrayNamespace:
         return f"<gdbp differentiable namespace on {self.backend.spec}>"
 
     def __array_namespace_info__(self):
-        return self._xp.__array_namespace_info__()
+        """The inspection namespace: capabilities, devices and dtypes on the bound backend (made once)."""
+        if self._info is None:
+            self._info = NamespaceInfo(self.backend)
+        return self._info
 
     # -- creation: new arrays on the bound backend ----------------------------------
 

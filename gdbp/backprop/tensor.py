@@ -17,7 +17,7 @@ from .. import backends
 from .errors import GradRequirementError, InPlaceError, ShapeError
 from .mode import state as _mode
 
-__all__ = ["Tensor", "make", "unwrap", "unwrap_key"]
+__all__ = ["Tensor", "Borrowed", "make", "unwrap", "unwrap_key"]
 
 _NOKW: dict = {}
 _getrefcount = getattr(sys, "getrefcount", None)  # CPython: tells whether a gradient is held elsewhere
@@ -355,6 +355,8 @@ class Tensor:
         else:
             if not self._backend.mutable:
                 raise TypeError(f"arrays of backend {self._backend.spec} cannot be written in place")
+            if type(self._vc) is Borrowed:
+                self._own()
             self.data[key] = self._operand(value, OPS["setitem"])
             self.mark_changed()
 
@@ -379,6 +381,11 @@ class Tensor:
                 "as an optimizer does, or use an out-of-place op"
             )
 
+    def _own(self) -> None:
+        """Copy a borrowed array before the first write into it (see :class:`Borrowed`)."""
+        self.data = self._backend.xp.asarray(self.data, copy=True)
+        self._vc = None  # a new array, with versions of its own: what was saved from the old one stays valid
+
     def _rebind(self, new: "Tensor") -> None:
         """Take the value and graph node of an out-of-place result computed from self."""
         if tuple(new.shape) != tuple(self.shape):
@@ -402,6 +409,8 @@ class Tensor:
         else:
             raw = self._operand(other, prim)
             if self._backend.mutable:
+                if type(self._vc) is Borrowed:
+                    self._own()
                 self.data = op(self.data, raw)
             else:
                 self.data = apply(prim, (self, other), _NOKW).data
@@ -420,6 +429,16 @@ for _symbol, _op in ARITHMETIC.items():
     setattr(Tensor, f"__{_symbol}__", _binary_op(_op))
     setattr(Tensor, f"__r{_symbol}__", _reflected_op(_op))
     setattr(Tensor, f"__i{_symbol}__", _inplace_op(_op, getattr(operator, f"i{_symbol}")))
+
+
+class Borrowed(list):
+    """The version counter of a Tensor whose array a caller of grad or vjp lent: a write into it copies it first.
+
+    (A recorded write is out of place anyway.) So the caller's array is never written, and never copied
+    when nothing writes; views share the counter, so they copy too.
+    """
+
+    __slots__ = ()
 
 
 def make(data, backend, node=None, vc=None, into=None) -> Tensor:

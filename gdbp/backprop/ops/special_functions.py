@@ -11,7 +11,8 @@ The rules read like a table of derivatives; those that need another special
 function call it through ``kernels(xp)`` too, so that on a recorded backward
 pass it is the recorded primitive, and derivatives of every order exist
 (digamma' is polygamma(1, .), polygamma(n, .)' is polygamma(n + 1, .)).
-Where PyTorch defines a one-sided value (xlogy at x = 0), the rule follows it.
+At the edges of a domain the rules give what PyTorch gives (entr'(0) = inf),
+except for xlogy's x-derivative at x = 0, which is log y (as in JAX), not 0.
 Real inputs only.
 """
 
@@ -79,18 +80,20 @@ polygamma_p = defprim("special.polygamma", _forward("polygamma"), None, _polygam
 # --- x log y and entropies --------------------------------------------------------------------
 
 
-def _nonzero(xp, x, like):
-    """1.0 where x != 0, else 0.0, in the dtype of ``like``."""
-    return xp.astype(x != 0, like.dtype)
+def _log_unless_both_zero(name, at):
+    # d/dx xlogy(x, y) = log y, also at x = 0 (as JAX; PyTorch gives 0 there, which is the derivative only if
+    # y = 0); where x = 0 and log y = -inf, 0, as PyTorch. xlogy(mask, y) is log y where mask is 1, else 0.
+    def vjp_x(xp, g, ans, x, y):
+        return g * special(xp, name)(xp.astype((x != 0) | (y != at), g.dtype), y)
+
+    return vjp_x
 
 
-# xlogy(x, y) = x log y, 0 where x = 0: d/dx = log y where x != 0 and 0 where x = 0 (as PyTorch), d/dy = x / y
-xlogy_p = binary("special.xlogy", _forward("xlogy"),
-                 lambda xp, g, ans, x, y: g * special(xp, "xlogy")(_nonzero(xp, x, g), y),
+# xlogy(x, y) = x log y, 0 where x = 0: d/dx = log y, d/dy = x / y
+xlogy_p = binary("special.xlogy", _forward("xlogy"), _log_unless_both_zero("xlogy", 0),
                  lambda xp, g, ans, x, y: g * x / y)
-# xlog1py(x, y) = x log(1 + y), 0 where x = 0: the same with log1p
-xlog1py_p = binary("special.xlog1py", _forward("xlog1py"),
-                   lambda xp, g, ans, x, y: g * special(xp, "xlog1py")(_nonzero(xp, x, g), y),
+# xlog1py(x, y) = x log(1 + y), 0 where x = 0: d/dx = log(1 + y), d/dy = x / (1 + y)
+xlog1py_p = binary("special.xlog1py", _forward("xlog1py"), _log_unless_both_zero("xlog1py", -1),
                    lambda xp, g, ans, x, y: g * x / (1 + y))
 # entr(x) = -x log x (0 at 0): d = -(log x + 1), as PyTorch
 entr_p = unary("special.entr", _forward("entr"), lambda xp, g, ans, x: -g * (xp.log(x) + 1))
