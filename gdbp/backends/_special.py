@@ -29,15 +29,6 @@ SPECIAL_NAMES = ("expit", "logit", "erf", "erfc", "erfinv", "gammaln", "digamma"
 # -- what a ufunc is called -----------------------------------------------------------------------
 
 _numpy_names: dict = {}  # ufunc -> its public names in numpy ("arccos" and "acos" are one ufunc)
-_scipy_names: dict = {}
-
-
-def _public_ufuncs(module) -> dict:
-    names: dict = {}
-    for name, value in vars(module).items():
-        if isinstance(value, numpy.ufunc) and not name.startswith("_"):
-            names.setdefault(value, []).append(f"{module.__name__}.{name}")
-    return {u: tuple(sorted(ns)) for u, ns in names.items()}
 
 
 def ufunc_names(ufunc) -> tuple:
@@ -47,16 +38,20 @@ def ufunc_names(ufunc) -> tuple:
     been imported already (a ufunc of scipy's cannot exist before that).
     """
     if not _numpy_names:
-        _numpy_names.update(_public_ufuncs(numpy))
+        for name, value in vars(numpy).items():
+            if isinstance(value, numpy.ufunc) and not name.startswith("_"):
+                _numpy_names.setdefault(value, []).append(f"numpy.{name}")
+        _numpy_names.update((u, tuple(sorted(names))) for u, names in _numpy_names.items())
     found = _numpy_names.get(ufunc)
     if found is not None:
         return found
     special = sys.modules.get("scipy.special")
-    if special is None:
-        return ()
-    if not _scipy_names:
-        _scipy_names.update(_public_ufuncs(special))
-    return _scipy_names.get(ufunc, ())
+    name = getattr(ufunc, "__name__", None)
+    public = getattr(special, name, None) if special is not None and name else None
+    # With SCIPY_ARRAY_API=1, scipy.special's public function wraps the ufunc (functools.wraps keeps it).
+    if public is not None and (public is ufunc or getattr(public, "__wrapped__", None) is ufunc):
+        return (f"scipy.special.{name}",)
+    return ()
 
 
 # -- forwards ---------------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ The rules read like a table of derivatives; those that need another special
 function call it through ``kernels(xp)`` too, so that on a recorded backward
 pass it is the recorded primitive, and derivatives of every order exist
 (digamma' is polygamma(1, .), polygamma(n, .)' is polygamma(n + 1, .)).
-At the edges of a domain the rules give what PyTorch gives (entr'(0) = inf),
-except for xlogy's x-derivative at x = 0, which is log y (as in JAX), not 0.
+At the edges of a domain the rules give what PyTorch gives (entr'(0) = inf,
+xlogy's d/dx = log y at x = 0, and 0 at x = y = 0), except for xlogy's and
+xlog1py's d/dy at x = 0, which is 0, the derivative of xlogy(0, y) = 0, where
+PyTorch gives 0 / 0 = nan at y = 0.
 Real inputs only.
 """
 
@@ -81,20 +83,28 @@ polygamma_p = defprim("special.polygamma", _forward("polygamma"), None, _polygam
 
 
 def _log_unless_both_zero(name, at):
-    # d/dx xlogy(x, y) = log y, also at x = 0 (as JAX; PyTorch gives 0 there, which is the derivative only if
-    # y = 0); where x = 0 and log y = -inf, 0, as PyTorch. xlogy(mask, y) is log y where mask is 1, else 0.
+    # d/dx xlogy(x, y) = log y, also at x = 0; where x = 0 and log y = -inf, 0 (both as PyTorch).
+    # xlogy(mask, y) is log y where mask is 1, else 0, and never evaluates log y where it is not wanted.
     def vjp_x(xp, g, ans, x, y):
         return g * special(xp, name)(xp.astype((x != 0) | (y != at), g.dtype), y)
 
     return vjp_x
 
 
+def _x_over(xp, x, y):
+    # x / y, taken as 0 where x = 0: xlogy(0, y) is 0 for every y, so its y-derivative is 0, at y = 0 too
+    # (PyTorch gives 0 / 0 = nan there). Dividing by 1 there keeps the second derivative finite as well.
+    if not hasattr(x, "shape"):
+        return x / y
+    return x / xp.where(x == 0, xp.ones_like(y), y)
+
+
 # xlogy(x, y) = x log y, 0 where x = 0: d/dx = log y, d/dy = x / y
 xlogy_p = binary("special.xlogy", _forward("xlogy"), _log_unless_both_zero("xlogy", 0),
-                 lambda xp, g, ans, x, y: g * x / y)
+                 lambda xp, g, ans, x, y: g * _x_over(xp, x, y))
 # xlog1py(x, y) = x log(1 + y), 0 where x = 0: d/dx = log(1 + y), d/dy = x / (1 + y)
 xlog1py_p = binary("special.xlog1py", _forward("xlog1py"), _log_unless_both_zero("xlog1py", -1),
-                   lambda xp, g, ans, x, y: g * x / (1 + y))
+                   lambda xp, g, ans, x, y: g * _x_over(xp, x, 1 + y))
 # entr(x) = -x log x (0 at 0): d = -(log x + 1), as PyTorch
 entr_p = unary("special.entr", _forward("entr"), lambda xp, g, ans, x: -g * (xp.log(x) + 1))
 # rel_entr(x, y) = x log(x / y) for x, y > 0 (0 where x = 0): d/dx = log(x / y) + 1, d/dy = -x / y
