@@ -380,6 +380,7 @@ case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y, indexing="ij"), Float((3,)
 
 SPECIAL_DOMAINS = {
     "expit": dict(low=-3.0, high=3.0),
+    "log_expit": dict(low=-30.0, high=30.0),
     "logit": dict(low=0.1, high=0.9),
     "erf": dict(low=-2.0, high=2.0),
     "erfc": dict(low=-2.0, high=2.0),

@@ -35,6 +35,7 @@ def torch_rel_entr(x, y):
 
 TORCH = {name: getattr(torch.special, name, None) for name in (*SPECIAL_DOMAINS, *SPECIAL_BINARY_DOMAINS)}
 TORCH["rel_entr"] = torch_rel_entr
+TORCH["log_expit"] = torch.nn.functional.logsigmoid
 
 
 @pytest.mark.parametrize("name", sorted(SPECIAL_DOMAINS) + sorted(SPECIAL_BINARY_DOMAINS))

@@ -23,7 +23,7 @@ from ._backend import BackendUnavailableError
 __all__ = ["SPECIAL_NAMES", "ufunc_names", "scipy_special", "cupyx_special", "torch_special", "host_special"]
 
 #: The scipy.special functions gdbp has a gradient rule for (``digamma`` is also scipy's ``psi``).
-SPECIAL_NAMES = ("expit", "logit", "erf", "erfc", "erfinv", "gammaln", "digamma", "polygamma", "xlogy",
+SPECIAL_NAMES = ("expit", "log_expit", "logit", "erf", "erfc", "erfinv", "gammaln", "digamma", "polygamma", "xlogy",
                  "xlog1py", "entr", "rel_entr", "ndtr", "log_ndtr")
 
 # -- what a ufunc is called -----------------------------------------------------------------------

@@ -126,7 +126,9 @@ def _scalar_output(out, fname):
         if backends.is_array(out):
             out = Tensor(out)
         else:
-            raise TypeError(f"{fname}: the function must return a scalar array, got {type(out).__name__}")
+            hint = (" (a Python number: the function turned its result into one, with float() or .item(), "
+                    "which leaves the gradient behind; return the 0-d array itself)") if isinstance(out, float) else ""
+            raise TypeError(f"{fname}: the function must return a scalar array, got {type(out).__name__}{hint}")
     if out.size != 1:
         raise GradRequirementError(
             f"{fname}: the function must return a scalar, got shape {out.shape}; "

@@ -216,6 +216,10 @@ class Tensor:
         ``xp.multiply(ndarray, t)``; one without a rule is refused by name (:mod:`gdbp.backprop.ufuncs`)."""
         return array_ufunc(ufunc, method, inputs, kwargs)
 
+    def __array__(self, dtype=None, copy=None):
+        """The values for NumPy (CPU only), refused for a Tensor that requires grad (see :func:`.ufuncs.host_values`)."""
+        return host_values(self, dtype, copy)
+
     def __array_namespace__(self, *, api_version=None):
         """gdbp's differentiable namespace for this Tensor's backend."""
         if api_version is not None and api_version not in ("2022.12", "2023.12", "2024.12"):
@@ -480,4 +484,4 @@ from .engine import apply, check_scalar_or_array  # noqa: E402
 from .primitive import OPS  # noqa: E402
 from .sweep import backprop  # noqa: E402
 from .namespace import namespace_for  # noqa: E402
-from .ufuncs import array_ufunc  # noqa: E402
+from .ufuncs import array_ufunc, host_values  # noqa: E402

@@ -15,6 +15,11 @@ reduction, scan or broadcast product that computes the same; ``at`` and
 its gradient would be lost (``ndarray += tensor`` is such a call).
 A ufunc without a rule raises :class:`NotDifferentiableError`, naming it
 and showing how to give it one with :func:`gdbp.custom_vjp`.
+
+NumPy's other way in, ``np.asarray(t)`` (``Tensor.__array__``, which libraries
+use to fall back to NumPy), gives the values of a CPU Tensor, and refuses a
+Tensor that requires grad, as PyTorch does, rather than hand over values
+whose gradient would be lost.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from .errors import NotDifferentiableError
 from .primitive import NAMESPACE, OPS
 from .tensor import Tensor
 
-__all__ = ["array_ufunc", "rule_for"]
+__all__ = ["array_ufunc", "rule_for", "host_values"]
 
 #: ufunc -> (name in gdbp's namespace, op), or None where gdbp has no rule: filled as ufuncs arrive.
 _rules: dict = {}
@@ -172,3 +177,30 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     if out is not None and any(o is not None for o in out):
         return _into(ufunc, out, result)
     return result
+
+
+def host_values(t, dtype=None, copy=None):
+    """What ``Tensor.__array__`` gives NumPy: the values, where no gradient and no GPU copy is hidden.
+
+    Raises
+    ------
+    NotDifferentiableError
+        t requires grad: NumPy's array would carry no gradient.
+    TypeError
+        t lives on a GPU: the copy to the host is made explicitly, with ``t.numpy()``.
+    """
+    if t._rg:
+        raise NotDifferentiableError(
+            "NumPy was asked for the values of a Tensor that requires grad (np.asarray(t), or a library falling "
+            "back to NumPy for a function gdbp has no rule for): they would carry no gradient. Use "
+            "t.detach().numpy() for the values, or make the function a primitive with gdbp.custom_vjp"
+        )
+    if t._backend.is_gpu:
+        raise TypeError(
+            f"np.asarray on a Tensor on {t._backend.spec} would copy it from the GPU behind your back; "
+            "copy it explicitly with t.numpy()"
+        )
+    host = backends.to_numpy(t.data)
+    if copy:
+        host = host.copy()
+    return host if dtype is None else host.astype(dtype, copy=False)

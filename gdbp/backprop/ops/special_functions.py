@@ -44,6 +44,9 @@ def _forward(name):
 
 # expit(x) = 1 / (1 + exp(-x)): d = expit (1 - expit)
 expit_p = unary("special.expit", _forward("expit"), lambda xp, g, ans, x: g * ans * (1 - ans), needs_ans=True)
+# log_expit(x) = log(expit(x)) = -log(1 + exp(-x)): d = 1 - expit(x) = expit(-x), which keeps its digits for large x
+log_expit_p = unary("special.log_expit", _forward("log_expit"),
+                    lambda xp, g, ans, x: g * special(xp, "expit")(-x))
 # logit(p) = log(p / (1 - p)): d = 1 / (p (1 - p))
 logit_p = unary("special.logit", _forward("logit"), lambda xp, g, ans, x: g / (x * (1 - x)))
 
