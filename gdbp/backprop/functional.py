@@ -121,14 +121,19 @@ def _call(f, args, kwargs, argnums):
     return out, targets, rebuilds, single, nested, raw_out
 
 
+def _output_tensor(out, fname, what):
+    """f's output as a Tensor; anything but an array is an error that says why it cannot be differentiated."""
+    if isinstance(out, Tensor):
+        return out
+    if backends.is_array(out):
+        return Tensor(out)
+    hint = (" (a Python number: the function turned its result into one, with float() or .item(), "
+            "which leaves the gradient behind; return the 0-d array itself)") if isinstance(out, float) else ""
+    raise TypeError(f"{fname}: the function must return {what}, got {type(out).__name__}{hint}")
+
+
 def _scalar_output(out, fname):
-    if not isinstance(out, Tensor):
-        if backends.is_array(out):
-            out = Tensor(out)
-        else:
-            hint = (" (a Python number: the function turned its result into one, with float() or .item(), "
-                    "which leaves the gradient behind; return the 0-d array itself)") if isinstance(out, float) else ""
-            raise TypeError(f"{fname}: the function must return a scalar array, got {type(out).__name__}{hint}")
+    out = _output_tensor(out, fname, "a scalar array")
     if out.size != 1:
         raise GradRequirementError(
             f"{fname}: the function must return a scalar, got shape {out.shape}; "
@@ -255,7 +260,7 @@ def vjp(f, *xs):
     """
     out, targets, rebuilds, _, nested, raw_out = _call(f, xs, {}, tuple(range(len(xs))))
     outs, rebuild_out = _flatten(out)
-    outs = [o if isinstance(o, Tensor) else Tensor(o) for o in outs]
+    outs = [_output_tensor(o, "vjp", "arrays") for o in outs]
 
     def vjp_fn(g):
         seeds, _ = _flatten(g)
