@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import array_api_compat.numpy as compat_numpy
 import numpy
 
 from ._backend import BackendUnavailableError
@@ -106,6 +105,8 @@ def scipy_special(name: str):
 
         def on_numpy(*args):
             return numpy.asarray(raw(*args))  # scipy gives NumPy scalars for 0-d inputs
+
+        import array_api_compat.numpy as compat_numpy  # here: NumPy's backend has imported it already
 
         fn = _scipy_cache[name] = _keeping_dtype(compat_numpy, on_numpy)
     return fn

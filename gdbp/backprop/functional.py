@@ -17,7 +17,8 @@ from .mode import state as _mode
 from .errors import GradRequirementError
 from .primitive import defprim
 from .sweep import backprop
-from .tensor import Borrowed, Tensor, unwrap
+from .engine import Node
+from .tensor import Borrowed, Tensor, make, unwrap
 from .tree import flatten as _flatten
 
 __all__ = ["grad", "value_and_grad", "vjp"]
@@ -52,10 +53,14 @@ _input_p = defprim("input", lambda xp, x: x, lambda xp, g, ans, x: g, public=Fal
 
 
 def _received(t):
-    """What f receives for a differentiated argument: an alias of t that records in-place updates out of place."""
-    alias = _input_p(t)
-    alias._vc = Borrowed([0])  # and copies before a write that would go into the array (under no_grad)
-    return alias
+    """What f receives for a differentiated argument: an alias of t that records in-place updates out of place.
+
+    Its version counter is Borrowed: a write that would go into the array (under no_grad) copies it first.
+    The node is built here rather than by engine.apply, which would cost twice as much on every call.
+    """
+    data, parent = t.data, (t if t._node is None else t._node)  # a fresh leaf, or an outer transform's Tensor
+    return make(data, t._backend, node=Node(_input_p, [parent], [data], {}, data, t._backend, None),
+                vc=Borrowed([0]))
 
 
 def _lent(x):
