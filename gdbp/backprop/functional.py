@@ -5,6 +5,11 @@ library, on the same device, in the same dtype. Arguments may be arrays or
 lists, tuples and dicts of arrays (the gradient has the same structure).
 Nested calls (``grad(grad(f))``) record the inner backward pass, so that the
 outer one can differentiate it.
+
+The Tensors f receives are gdbp's own: in-place updates of them (``x[i] = v``,
+``x += 1``, array-api-extra's ``at``) are recorded and differentiated, and the
+caller's arrays are never written (a write that would go into one copies it
+first), nor copied when nothing writes.
 """
 
 from __future__ import annotations
