@@ -23,7 +23,7 @@ from .errors import GradRequirementError
 from .primitive import defprim
 from .sweep import backprop
 from .engine import Node
-from .tensor import Borrowed, Tensor, make, unwrap
+from .tensor import Tensor, make, unwrap
 from .tree import flatten as _flatten
 
 __all__ = ["grad", "value_and_grad", "vjp"]
@@ -51,6 +51,23 @@ def _target(x, nested):
         t = Tensor(t.data)
     t.requires_grad = True
     return t
+
+
+class Borrowed(list):
+    """The version counter of a Tensor whose array a caller of grad or vjp lent: a write into it copies it first.
+
+    (A recorded write is out of place anyway.) So the caller's array is never written, and never copied
+    when nothing writes; views share the counter, so they copy too. Tensor's in-place writes call :func:`own`.
+    """
+
+    __slots__ = ()
+
+
+def own(t) -> None:
+    """Before a write into t's array, which a caller lent: copy it, where the write would go into it."""
+    if t._backend.mutable:  # otherwise the write is out of place anyway
+        t.data = t._backend.xp.asarray(t.data, copy=True)
+        t._vc = None  # a new array, with versions of its own: what was saved from the old one stays valid
 
 
 # f gets a non-leaf alias of each leaf (the same array, no copy), so that its in-place updates are recorded.

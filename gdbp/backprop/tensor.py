@@ -17,7 +17,7 @@ from .. import backends
 from .errors import GradRequirementError, InPlaceError, ShapeError
 from .mode import state as _mode
 
-__all__ = ["Tensor", "Borrowed", "make", "unwrap", "unwrap_key"]
+__all__ = ["Tensor", "make", "unwrap", "unwrap_key"]
 
 _NOKW: dict = {}
 _getrefcount = getattr(sys, "getrefcount", None)  # CPython: tells whether a gradient is held elsewhere
@@ -211,13 +211,10 @@ class Tensor:
 
     # -- the array object --------------------------------------------------
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        """A NumPy ufunc on Tensors is gdbp's op for it: ``np.exp(t)`` is ``xp.exp(t)``, ``ndarray * t`` is
-        ``xp.multiply(ndarray, t)``; one without a rule is refused by name (:mod:`gdbp.backprop.ufuncs`)."""
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):  # np.exp(t), ndarray * t: gdbp's ops (ufuncs.py)
         return array_ufunc(ufunc, method, inputs, kwargs)
 
-    def __array__(self, dtype=None, copy=None):
-        """The values for NumPy (CPU only), refused for a Tensor that requires grad (see :func:`.ufuncs.host_values`)."""
+    def __array__(self, dtype=None, copy=None):  # np.asarray(t): CPU values, refused if t requires grad
         return host_values(self, dtype, copy)
 
     def __array_namespace__(self, *, api_version=None):
@@ -359,13 +356,13 @@ class Tensor:
         else:
             if not self._backend.mutable:
                 raise TypeError(f"arrays of backend {self._backend.spec} cannot be written in place")
-            if type(self._vc) is Borrowed:
-                self._own()
             self.data[key] = self._operand(value, OPS["setitem"])
             self.mark_changed()
 
     def _operand(self, other, prim):
         """other's raw value for an in-place write: a scalar or an array of self's backend, never a silent copy."""
+        if type(self._vc) is Borrowed:
+            own(self)  # first, a write into an array lent by a caller of grad takes a copy (functional.Borrowed)
         if isinstance(other, Tensor):
             if other._backend is not self._backend:
                 raise backends.BackendMismatchError(
@@ -384,11 +381,6 @@ class Tensor:
                 "(its gradient would describe a value that no longer exists); do it inside gdbp.no_grad(), "
                 "as an optimizer does, or use an out-of-place op"
             )
-
-    def _own(self) -> None:
-        """Copy a borrowed array before the first write into it (see :class:`Borrowed`)."""
-        self.data = self._backend.xp.asarray(self.data, copy=True)
-        self._vc = None  # a new array, with versions of its own: what was saved from the old one stays valid
 
     def _rebind(self, new: "Tensor") -> None:
         """Take the value and graph node of an out-of-place result computed from self."""
@@ -413,8 +405,6 @@ class Tensor:
         else:
             raw = self._operand(other, prim)
             if self._backend.mutable:
-                if type(self._vc) is Borrowed:
-                    self._own()
                 self.data = op(self.data, raw)
             else:
                 self.data = apply(prim, (self, other), _NOKW).data
@@ -433,16 +423,6 @@ for _symbol, _op in ARITHMETIC.items():
     setattr(Tensor, f"__{_symbol}__", _binary_op(_op))
     setattr(Tensor, f"__r{_symbol}__", _reflected_op(_op))
     setattr(Tensor, f"__i{_symbol}__", _inplace_op(_op, getattr(operator, f"i{_symbol}")))
-
-
-class Borrowed(list):
-    """The version counter of a Tensor whose array a caller of grad or vjp lent: a write into it copies it first.
-
-    (A recorded write is out of place anyway.) So the caller's array is never written, and never copied
-    when nothing writes; views share the counter, so they copy too.
-    """
-
-    __slots__ = ()
 
 
 def make(data, backend, node=None, vc=None, into=None) -> Tensor:
@@ -485,3 +465,4 @@ from .primitive import OPS  # noqa: E402
 from .sweep import backprop  # noqa: E402
 from .namespace import namespace_for  # noqa: E402
 from .ufuncs import array_ufunc, host_values  # noqa: E402
+from .functional import Borrowed, own  # noqa: E402
