@@ -3,7 +3,8 @@
 # offline (carry .whl/ with the checkout). That machine has CuPy (CUDA 13), PyTorch, NumPy, pytest and
 # hypothesis, but no network: gdbp's own dependency (array-api-compat) and the test suite's
 # (array-api-strict) must travel as wheels; the rest of the list pins what the CPU suite is tested
-# with (the test runner, tqdm and safetensors for the training tests, pytest-timeout for --quick).
+# with (the test runner, tqdm and safetensors for the training tests, pytest-timeout for --quick, and the
+# client libraries tests/test_clients.py differentiates; scipy is there already).
 # benchmarks/gpu_check.py's NEEDS names the modules the check looks for.
 #
 # Usage: benchmarks/fetch_wheels.sh [NAME==VERSION ...]   (extra requirements are added to the list)
@@ -24,6 +25,11 @@ WHEELS=(
     pygments==2.21.0
     tqdm==4.70.1
     safetensors==0.8.0
+    einops==0.8.2
+    array-api-extra==0.11.5
+    scikit-learn==1.9.1
+    joblib==1.6.0
+    threadpoolctl==3.8.0
     "$@"
 )
 

@@ -47,6 +47,10 @@ NEEDS = {
     "torch": "torch",
     "safetensors": "safetensors",
     "tqdm": "tqdm",
+    "scipy": "scipy",
+    "sklearn": "scikit-learn",
+    "einops": "einops",
+    "array_api_extra": "array-api-extra",
 }
 QUICK_NEEDS = {"pytest_timeout": "pytest-timeout"}
 #: The gpu tests of the quick mode: the GPU readiness checks, then the backend layer's.

@@ -203,7 +203,9 @@ def check_grad(f, *xs, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-8, n_direction
                 raise TypeError(f"check_grad: argument {i} is a {type(xs[i]).__name__}, not a floating-point array")
 
     def with_args(diff):
-        args = list(xs)
+        # The arguments not differentiated as Tensors too, as evaluate() passes them: code that takes one
+        # namespace from all its inputs (array_namespace(x, y)) must not meet a Tensor beside a raw array.
+        args = [Tensor(a) if backends.is_array(a) else a for a in xs]
         for i, d in zip(nums, diff):
             args[i] = d
         return args

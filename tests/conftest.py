@@ -37,7 +37,12 @@ to_numpy(x)
 
 from __future__ import annotations
 
+import os
 import zlib
+
+# scipy reads this once, when it is first imported: scipy's array-API dispatch (and scikit-learn's, which
+# needs it) must see gdbp's namespace in tests/test_clients.py, whichever test imports scipy first.
+os.environ["SCIPY_ARRAY_API"] = "1"
 
 import numpy as np
 import pytest

@@ -489,6 +489,46 @@ case("linear", lambda x, w, b: ops.linear(x, w, b), Float((3,)), Float((2, 3)), 
 case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y), Float((3,)), Float((2,)), label="xy")
 case("meshgrid", lambda x, y: ns(x, y).meshgrid(x, y, indexing="ij"), Float((3,)), Float((2,)), label="ij")
 
+# --- xp.special: scipy.special's functions ----------------------------------------------------------
+
+SPECIAL_DOMAINS = {
+    "expit": dict(low=-3.0, high=3.0),
+    "log_expit": dict(low=-30.0, high=30.0),
+    "logit": dict(low=0.1, high=0.9),
+    "erf": dict(low=-2.0, high=2.0),
+    "erfc": dict(low=-2.0, high=2.0),
+    "erfinv": dict(low=-0.9, high=0.9),
+    "gammaln": dict(low=0.3, high=4.0),
+    "digamma": dict(low=0.5, high=4.0),
+    "psi": dict(low=0.5, high=4.0),
+    "ndtr": dict(low=-3.0, high=3.0),
+    "log_ndtr": dict(low=-12.0, high=3.0),  # far into the tail, where log(ndtr(x)) would be -inf
+    "entr": dict(low=0.1, high=2.0),
+}
+SPECIAL_BINARY_DOMAINS = {
+    "xlogy": (dict(), dict(low=0.2, high=2.0)),
+    "xlog1py": (dict(), dict(low=-0.5, high=1.5)),
+    "rel_entr": (dict(low=0.2, high=2.0), dict(low=0.2, high=2.0)),
+}
+
+
+def special_fn(name):
+    return lambda *a: getattr(ns(*a).special, name)(*a)
+
+
+for _name, _domain in SPECIAL_DOMAINS.items():
+    case(f"special.{_name}", special_fn(_name), Float((2, 3), **_domain), label="2d")
+    case(f"special.{_name}", special_fn(_name), Float((), **_domain), label="0d")
+for _name, (_dx, _dy) in SPECIAL_BINARY_DOMAINS.items():
+    case(f"special.{_name}", special_fn(_name), Float((3, 1, 2), **_dx), Float((4, 1), **_dy), label="broadcast")
+    case(f"special.{_name}", special_fn(_name), Float((), **_dx), Float((2, 3), **_dy), label="0d-2d")
+# At x = 0, xlogy's x-derivative is log y (finite differences see it), and a Python scalar may stand for x or y.
+case("special.xlogy", special_fn("xlogy"), Float((2, 3), zeros=(0, 4)), Float((2, 3), 0.2, 2.0), label="x-zero")
+case("special.xlogy", lambda y: ns(y).special.xlogy(2.0, y), Float((3,), 0.2, 2.0), label="scalar-x")
+case("special.xlog1py", lambda x: ns(x).special.xlog1py(x, 0.5), Float((3,)), label="scalar-y")
+case("special.polygamma", lambda x: ns(x).special.polygamma(1, x), Float((2, 3), 0.5, 4.0), label="trigamma")
+case("special.polygamma", lambda x: ns(x).special.polygamma(3, x), Float((4,), 0.5, 4.0), label="order3")
+
 # The complex cases and the fft extension's: a table of their own, appended to CASES.
 import op_cases_complex  # noqa: E402,F401
 

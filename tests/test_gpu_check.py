@@ -124,7 +124,7 @@ def test_a_missing_module_is_named_with_its_fix(tmp_path, monkeypatch, capsys):
 
 def test_fetch_wheels_carries_every_needed_module_the_gpu_machine_lacks():
     listed = (ROOT / "benchmarks" / "fetch_wheels.sh").read_text()
-    on_the_gpu_machine = {"numpy", "torch", "pytest", "hypothesis"}
+    on_the_gpu_machine = {"numpy", "torch", "pytest", "hypothesis", "scipy"}
     for wheel in {**gpu_check.NEEDS, **gpu_check.QUICK_NEEDS}.values():
         if wheel not in on_the_gpu_machine:
             assert f"    {wheel}==" in listed, wheel

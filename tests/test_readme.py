@@ -37,6 +37,13 @@ def test_readme_blocks_run_in_order(tmp_path, monkeypatch):
             ran += 1
             if "gdbp.grad(cost)" in block:  # numpy arrays in, numpy arrays of the same dtype out
                 assert type(namespace["dw"]) is np.ndarray and namespace["dw"].dtype == namespace["w"].dtype
+            if "scipy.stats.entropy" in block:  # H(p) = -sum p log p on the simplex: dH/dp = -(log p + 1) + c
+                p = namespace["p"]
+                dh = -(np.log(p) + 1)
+                np.testing.assert_allclose(namespace["dH"], dh - np.sum(p * dh), rtol=1e-12)
+                s = 1 / (1 + np.exp(-namespace["x"]))
+                np.testing.assert_allclose(namespace["dx"], s * (1 - s), rtol=1e-12)
+                assert namespace["dk"].shape == namespace["x"].shape
     finally:
         gdbp.use(previous)
     assert ran >= 3

@@ -24,6 +24,7 @@ from ._mpi import MPIEngine, RankFailedError, launched_size, mpi_probe, mpi_repo
 from ._nccl import NCCLEngine, nccl_probe
 from ._random import CounterStream, HostGenerator, device_rng, host_rng
 from ._resolve import auto, resolve
+from ._special import SPECIAL_NAMES, ufunc_names
 
 __all__ = [
     "Backend",
@@ -36,6 +37,7 @@ __all__ = [
     "MPIEngine",
     "NCCLEngine",
     "RankFailedError",
+    "SPECIAL_NAMES",
     "UNKNOWN",
     "ShapeError",
     "auto",
@@ -66,5 +68,6 @@ __all__ = [
     "to_numpy",
     "to_numpy_contiguous",
     "transfer",
+    "ufunc_names",
     "use",
 ]

@@ -133,6 +133,11 @@ class CupyKernels(Kernels):
     def to_numpy(self, x):
         return x.get()
 
+    def special_forward(self, name: str):
+        from ._special import cupyx_special
+
+        return cupyx_special(self.xp, name)
+
     def uniform(self, key: int, counter: int, shape: tuple, dtype, backend):
         import numpy as np
 

@@ -240,6 +240,22 @@ class Kernels:
             return to(device)
         return self.xp.asarray(x, device=device, copy=True)
 
+    # -- scipy.special -------------------------------------------------------------------------
+
+    def special(self, name: str):
+        """The forward of scipy.special's ``name`` on this library's arrays (see :mod:`._special`), made once."""
+        found = self.__dict__.setdefault("_specials", {})
+        fn = found.get(name)
+        if fn is None:
+            fn = found[name] = self.special_forward(name)
+        return fn
+
+    def special_forward(self, name: str):
+        """Make the forward of ``name``. Generic: scipy.special on the arrays' CPU memory, shared through DLPack."""
+        from ._special import host_special
+
+        return host_special(self.xp, name)
+
     # -- the host and random streams -----------------------------------------------------
 
     def to_numpy(self, x):

@@ -12,6 +12,7 @@ import numpy as np
 from ._backend import Backend, import_library, intern
 from ._kernels import UNKNOWN, Kernels, library_kernels
 from ._scatter import as_key, assign_selected, has_int_array
+from ._special import scipy_special
 
 __all__ = ["NumpyKernels", "numpy_backend"]
 
@@ -146,6 +147,9 @@ class NumpyKernels(Kernels):
 
     def to_numpy(self, x):
         return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+    def special_forward(self, name: str):
+        return scipy_special(name)
 
 
 def numpy_backend() -> Backend:

@@ -41,6 +41,12 @@ class TorchKernels(Kernels):
         # as .numpy() refuses such tensors (a no-op on others).
         return x.detach().cpu().resolve_conj().resolve_neg().numpy()
 
+    def special_forward(self, name: str):
+        from ._special import torch_special
+
+        # torch.special where it has the function; rel_entr through scipy (CPU tensors only).
+        return torch_special(self.xp, name) or super().special_forward(name)
+
     def uniform(self, key: int, counter: int, shape: tuple, dtype, backend):
         if not backend.is_gpu:
             return super().uniform(key, counter, shape, dtype, backend)

@@ -5,6 +5,11 @@ library, on the same device, in the same dtype. Arguments may be arrays or
 lists, tuples and dicts of arrays (the gradient has the same structure).
 Nested calls (``grad(grad(f))``) record the inner backward pass, so that the
 outer one can differentiate it.
+
+The Tensors f receives are gdbp's own: in-place updates of them (``x[i] = v``,
+``x += 1``, array-api-extra's ``at``) are recorded and differentiated, and the
+caller's arrays are never written (a write that would go into one copies it
+first), nor copied when nothing writes.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from .. import backends
 from .mode import GradMode
 from .mode import state as _mode
 from .errors import GradRequirementError
+from .primitive import defprim
 from .sweep import backprop
-from .tensor import Tensor, unwrap
+from .engine import Node
+from .tensor import Tensor, make, unwrap
 from .tree import flatten as _flatten
 
 __all__ = ["grad", "value_and_grad", "vjp"]
@@ -45,6 +52,45 @@ def _target(x, nested):
     if t._rg or t is x:
         t = Tensor(t.data)
     t.requires_grad = True
+    return t
+
+
+class Borrowed(list):
+    """The version counter of a Tensor whose array a caller of grad or vjp lent: a write into it copies it first.
+
+    (A recorded write is out of place anyway.) So the caller's array is never written, and never copied
+    when nothing writes; views share the counter, so they copy too. Tensor's in-place writes call :func:`own`.
+    """
+
+    __slots__ = ()
+
+
+def own(t) -> None:
+    """Before a write into t's array, which a caller lent: copy it, where the write would go into it."""
+    if t._backend.mutable:  # otherwise the write is out of place anyway
+        t.data = t._backend.xp.asarray(t.data, copy=True)
+        t._vc = None  # a new array, with versions of its own: what was saved from the old one stays valid
+
+
+# f gets a non-leaf alias of each leaf (the same array, no copy), so that its in-place updates are recorded.
+_input_p = defprim("input", lambda xp, x: x, lambda xp, g, ans, x: g, public=False, linear=True)
+
+
+def _received(t):
+    """What f receives for a differentiated argument: an alias of t that records in-place updates out of place.
+
+    Its version counter is Borrowed: a write that would go into the array (under no_grad) copies it first.
+    The node is built here rather than by engine.apply, which would cost twice as much on every call.
+    """
+    data, parent = t.data, (t if t._node is None else t._node)  # a fresh leaf, or an outer transform's Tensor
+    return make(data, t._backend, node=Node(_input_p, [parent], [data], {}, data, t._backend, None),
+                vc=Borrowed([0]))
+
+
+def _lent(x):
+    """What f receives for an argument not differentiated: the caller's array, copied before any write."""
+    t = Tensor(x)
+    t._vc = Borrowed([0])
     return t
 
 
@@ -83,32 +129,40 @@ def _call(f, args, kwargs, argnums):
         nested = True  # a tracked Tensor came in: keep the result differentiable
     call_args = list(args)
     wanted = {}
-    for i in range(len(args)):
-        leaves, rebuild = _flatten(args[i])
-        if i in nums:
-            ts = [_target(leaf, nested) for leaf in leaves]
-            wanted[i] = (ts, rebuild)
-        else:
-            ts = [_to_tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
-        call_args[i] = rebuild(ts)
-    # In argnums' order, a repeated position twice (as JAX does): grad(f, (1, 0)) gives (df/dx1, df/dx0).
-    targets = [wanted[i][0] for i in nums]
-    rebuilds = [wanted[i][1] for i in nums]
     _mode.depth += 1  # inside f, a nested transform records its backward pass for this one
     try:
         with GradMode(True):
+            for i in range(len(args)):
+                leaves, rebuild = _flatten(args[i])
+                if i in nums:
+                    ts = [_target(leaf, nested) for leaf in leaves]
+                    wanted[i] = (ts, rebuild)
+                    given = [_received(t) for t in ts]
+                else:
+                    given = [_lent(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
+                call_args[i] = rebuild(given)
             out = f(*call_args, **kwargs)
     finally:
         _mode.depth -= 1
+    # In argnums' order, a repeated position twice (as JAX does): grad(f, (1, 0)) gives (df/dx1, df/dx0).
+    targets = [wanted[i][0] for i in nums]
+    rebuilds = [wanted[i][1] for i in nums]
     return out, targets, rebuilds, single, nested, raw_out
 
 
+def _output_tensor(out, fname, what):
+    """f's output as a Tensor; anything but an array is an error that says why it cannot be differentiated."""
+    if isinstance(out, Tensor):
+        return out
+    if backends.is_array(out):
+        return Tensor(out)
+    hint = (" (a Python number: the function turned its result into one, with float() or .item(), "
+            "which leaves the gradient behind; return the 0-d array itself)") if isinstance(out, float) else ""
+    raise TypeError(f"{fname}: the function must return {what}, got {type(out).__name__}{hint}")
+
+
 def _scalar_output(out, fname):
-    if not isinstance(out, Tensor):
-        if backends.is_array(out):
-            out = Tensor(out)
-        else:
-            raise TypeError(f"{fname}: the function must return a scalar array, got {type(out).__name__}")
+    out = _output_tensor(out, fname, "a scalar array")
     if out.size != 1:
         raise GradRequirementError(
             f"{fname}: the function must return a scalar, got shape {out.shape}; "
@@ -240,7 +294,7 @@ def vjp(f, *xs):
     """
     out, targets, rebuilds, _, nested, raw_out = _call(f, xs, {}, tuple(range(len(xs))))
     outs, rebuild_out = _flatten(out)
-    outs = [o if isinstance(o, Tensor) else Tensor(o) for o in outs]
+    outs = [_output_tensor(o, "vjp", "arrays") for o in outs]
 
     def vjp_fn(g):
         seeds, _ = _flatten(g)

@@ -14,9 +14,10 @@ import math
 
 from .. import backends
 from . import ops
+from . import trace
+from .info import NamespaceInfo
 from .mode import is_grad_enabled
 from .primitive import NAMESPACE, Extension, Primitive, defprim, extensions
-from . import trace
 from .tensor import Tensor, make, unwrap
 
 __all__ = ["ArrayNamespace", "namespace_for", "DIFFERENTIABLE", "PASS_THROUGH", "TapeKernels"]
@@ -72,6 +73,9 @@ class TapeKernels(backends.Kernels):
     def to_numpy(self, x):
         return backends.to_numpy(unwrap(x))
 
+    def special(self, name):
+        return ops.special.__dict__[name]  # the recorded primitive (xp.special.digamma...)
+
 
 class ArrayNamespace:
     """The array API standard (2024.12), differentiable, bound to one backend.
@@ -90,6 +94,7 @@ class ArrayNamespace:
     def __init__(self, backend):
         self.backend = backend
         self._xp = backend.xp
+        self._info = None
         # array-api-compat tells namespaces apart by name.
         self.__name__ = f"gdbp.namespace[{backend.spec}]"
         for name in DTYPES:
@@ -101,7 +106,10 @@ class ArrayNamespace:
         return f"<gdbp differentiable namespace on {self.backend.spec}>"
 
     def __array_namespace_info__(self):
-        return self._xp.__array_namespace_info__()
+        """The inspection namespace: capabilities, devices and dtypes on the bound backend (made once)."""
+        if self._info is None:
+            self._info = NamespaceInfo(self.backend)
+        return self._info
 
     # -- creation: new arrays on the bound backend ----------------------------------
 

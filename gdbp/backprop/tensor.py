@@ -26,32 +26,21 @@ _getrefcount = getattr(sys, "getrefcount", None)  # CPython: tells whether a gra
 _new = object.__new__
 
 
+# Operator methods: each calls the op of its name (``_inplace`` for ``a += b``).
 def _binary_op(name):
-    def method(self, other):
-        return apply(OPS[name], (self, other), _NOKW)
-
-    return method
+    return lambda self, other: apply(OPS[name], (self, other), _NOKW)
 
 
 def _reflected_op(name):
-    def method(self, other):
-        return apply(OPS[name], (other, self), _NOKW)
-
-    return method
+    return lambda self, other: apply(OPS[name], (other, self), _NOKW)
 
 
 def _unary_op(name):
-    def method(self):
-        return apply(OPS[name], (self,), _NOKW)
-
-    return method
+    return lambda self: apply(OPS[name], (self,), _NOKW)
 
 
 def _inplace_op(name, op):
-    def method(self, other):
-        return self._inplace(OPS[name], op, other)
-
-    return method
+    return lambda self, other: self._inplace(OPS[name], op, other)
 
 
 class Tensor:
@@ -74,8 +63,6 @@ class Tensor:
 
     __slots__ = ("data", "grad", "_rg", "_node", "_backend", "_vc", "_gbuf", "__weakref__")
     _gdbp_tensor = True
-    # NumPy must hand `ndarray * tensor` to Tensor.__rmul__ instead of looping over elements.
-    __array_ufunc__ = None
     __array_priority__ = 1000
     __hash__ = object.__hash__
 
@@ -226,6 +213,12 @@ class Tensor:
             self._vc[0] += 1
 
     # -- the array object --------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):  # np.exp(t), ndarray * t: gdbp's ops (ufuncs.py)
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array__(self, dtype=None, copy=None):  # np.asarray(t): CPU values, refused if t requires grad
+        return host_values(self, dtype, copy)
 
     def __array_namespace__(self, *, api_version=None):
         """gdbp's differentiable namespace for this Tensor's backend."""
@@ -383,6 +376,8 @@ class Tensor:
 
     def _operand(self, other, prim):
         """other's raw value for an in-place write: a scalar or an array of self's backend, never a silent copy."""
+        if type(self._vc) is Borrowed:
+            own(self)  # first, a write into an array lent by a caller of grad takes a copy (functional.Borrowed)
         if isinstance(other, Tensor):
             if other._backend is not self._backend:
                 raise backends.BackendMismatchError(
@@ -498,3 +493,5 @@ from .engine import apply, check_scalar_or_array  # noqa: E402
 from .primitive import OPS  # noqa: E402
 from .sweep import backprop  # noqa: E402
 from .namespace import namespace_for  # noqa: E402
+from .ufuncs import array_ufunc, host_values  # noqa: E402
+from .functional import Borrowed, own  # noqa: E402

@@ -17,14 +17,15 @@ from . import (  # noqa: F401  (importing a module registers its ops)
     indexing,
     linear_algebra,
     manipulation,
+    network,
     products,
     reductions,
     searching,
-    special,
+    special_functions,
 )
 
 _modules = {"conversion", "decompositions", "elementwise", "error_function", "fourier", "indexing",
-            "linear_algebra", "manipulation", "products", "reductions", "searching", "special"}
+            "linear_algebra", "manipulation", "network", "products", "reductions", "searching", "special_functions"}
 assert not _modules & (set(OPS) | set(extensions(OPS))), "an op is named like a module of gdbp.backprop.ops"
 globals().update({name: fn for name, fn in OPS.items() if "." not in name})
 globals().update(extensions(OPS))
