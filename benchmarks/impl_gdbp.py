@@ -235,7 +235,7 @@ class CompiledStep(PlainStep):
 
 
 class CompiledValueAndGrad(PlainStep):
-    """``gdbp.compile(value_and_grad(cost))``, traced when built; the SGD update outside it, as in :class:`PlainStep`."""
+    """``gdbp.compile(value_and_grad(cost))``, traced when built; the SGD update outside, as in :class:`PlainStep`."""
 
     def __init__(self, problem, program):
         super().__init__(problem, program)

@@ -128,7 +128,8 @@ def batch_tables(rows: list[dict], reference: str, also: str | None = None) -> l
     ]
     if also in by_label:
         base = by_label[also]
-        against = [[label] + [relative(cells.get(b), base.get(b)) for b in batches] for label, cells in by_label.items()]
+        against = [[label] + [relative(cells.get(b), base.get(b)) for b in batches]
+                   for label, cells in by_label.items()]
         out += ["", f"Time relative to {also}:", "", table(header, against)]
     return out
 

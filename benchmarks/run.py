@@ -115,7 +115,8 @@ def results_json(args, outcomes, workers_info) -> dict:
                    "a log-sum-exp of xp.max, xp.exp, xp.sum and xp.log, the labels by xp.take_along_axis), "
                    "differentiated by value_and_grad, then W -= lr * dW on the arrays"),
             attention=("SGD step of {} attention-like blocks of {} tokens, width {}, keys of width {}: "
-                       "cost = mean over blocks of |softmax(Q K^T / sqrt(H)) V Wo - Y|^2, Q = X Wq, K = X Wk, V = X Wv, "
+                       "cost = mean over blocks of |softmax(Q K^T / sqrt(H)) V Wo - Y|^2, "
+                       "Q = X Wq, K = X Wk, V = X Wv, "
                        "written as plain array-API code (matmul over 3-D stacks)").format(
                            *problems.ATTENTION_SHAPE, problems.ATTENTION_KEY),
             tiny="forward and backward pass of sum(relu(x @ W + b)), x 4x8, W 8x8",

@@ -9,7 +9,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -56,17 +55,6 @@ def test_the_tiny_graph_gives_the_by_hand_value_and_gradients_at_every_call(impl
         assert problems.compare({}, ref, bench.result()) == []
     if impl != "gdbp-plain":
         assert bench.products == {"traces": 1}
-
-
-def test_compare_catches_a_small_error_in_one_attention_weight_update():
-    start = problems.attention()
-    ref = _after(impl_numpy.HandAttention(problems.attention()), 1)
-    wrong = {"loss": ref["loss"], "params": [p.copy() for p in ref["params"]]}
-    update = wrong["params"][1] - start["params"][1]  # Wk's change, -lr * dWk
-    i = np.unravel_index(np.argmax(np.abs(update)), update.shape)
-    wrong["params"][1][i] -= 0.01 * update[i]  # that entry's step off by 1%
-    found = problems.compare(start, ref, wrong)
-    assert len(found) == 1 and found[0].startswith("params[1]")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")

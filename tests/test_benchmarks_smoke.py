@@ -1,4 +1,4 @@
-"""The benchmark suite's smoke run: every implementation agrees at batch 4, one short round is timed, tables come out."""
+"""The benchmark suite's smoke run: all implementations agree at batch 4, one short round is timed, tables come out."""
 
 import importlib.util
 import sys
@@ -127,14 +127,23 @@ def test_compare_accepts_the_reference_itself():
     assert problems.compare(start, ref, ref) == []
 
 
-def test_compare_catches_a_small_error_in_one_gradient_entry():
-    start, ref = _mlp_step_by_hand()
+def _attention_step_by_hand():
+    from benchmarks.impl_numpy import HandAttention
+
+    bench = HandAttention(problems.attention())
+    bench.step()
+    return problems.attention(), bench.result()
+
+
+@pytest.mark.parametrize("by_hand, k", [(_mlp_step_by_hand, 2), (_attention_step_by_hand, 1)])  # W2; Wk
+def test_compare_catches_a_small_error_in_one_gradient_entry(by_hand, k):
+    start, ref = by_hand()
     wrong = {"loss": ref["loss"], "params": [p.copy() for p in ref["params"]]}
-    update = wrong["params"][2] - start["params"][2]  # W2's change, -lr * dW2
+    update = wrong["params"][k] - start["params"][k]  # the weight's change, -lr * its gradient
     i = np.unravel_index(np.argmax(np.abs(update)), update.shape)
-    wrong["params"][2][i] -= 0.01 * update[i]  # that entry's step off by 1%
+    wrong["params"][k][i] -= 0.01 * update[i]  # that entry's step off by 1%
     problems_found = problems.compare(start, ref, wrong)
-    assert len(problems_found) == 1 and problems_found[0].startswith("params[2]")
+    assert len(problems_found) == 1 and problems_found[0].startswith(f"params[{k}]")
 
 
 def test_compare_catches_float64_wrong_shapes_and_a_wrong_loss():
