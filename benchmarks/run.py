@@ -154,9 +154,9 @@ def markdown(data: dict, plot_name: str | None) -> str:
     plain = [r for r in rows if r["task"] == "plain"]
     if plain:
         out += ["", "### The MLP step as plain array-API code", "",
-                f"One step of {data['problems']['plain']}: gdbp eagerly and through gdbp.compile (traced once, "
-                "then replayed), PyTorch autograd on the same code in torch's functions, and the hand-written "
-                "NumPy step of the table above, timed again as this table's reference.", ""]
+                f"One whole step, {data['problems']['plain']}: gdbp eagerly and through gdbp.compile (traced "
+                "once, then replayed), PyTorch autograd on the same code in torch's functions, and the "
+                "hand-written NumPy step of the table above, timed again as this table's reference.", ""]
         out += report.batch_tables(plain, REFERENCE_LABELS["plain"], also=ALSO.get("plain"))
     for task, title in (("attention", "Batched matrix products: attention-like blocks"),
                         ("tiny", "Framework overhead: a tiny graph"), ("adam", "Optimizer step alone: Adam")):
