@@ -4,16 +4,26 @@ Two MLP steps: plain Tensors with ``requires_grad`` and the primitives of
 ``gdbp.backprop.ops`` with an SGD update written out under ``gdbp.no_grad()``;
 and ``gdbp.nn.Sequential`` with ``gdbp.descent.SGD``. Both take a backend
 spec, so the GPU suite runs them on CuPy unchanged.
+
+Then the plain array-API programs of :mod:`benchmarks.plain` on NumPy
+arrays, three ways: eagerly (``gdbp.value_and_grad``, then ``W -= lr * dW``
+on the NumPy arrays); ``gdbp.compile`` of the whole step (value_and_grad
+and the update inside the compiled function, which writes the caller's
+arrays); and ``gdbp.compile`` of value_and_grad alone, the update outside.
 """
 
 from __future__ import annotations
 
+import functools
+
 import gdbp
 from gdbp.backprop import ops
 
+from . import plain
 from .problems import Skip
 
-__all__ = ["GdbpMLP", "GdbpSequentialMLP", "GdbpTiny", "GdbpAdam", "GdbpAdamFlat", "BENCHES"]
+__all__ = ["GdbpMLP", "GdbpSequentialMLP", "GdbpTiny", "GdbpAdam", "GdbpAdamFlat", "PlainStep", "CompiledStep",
+           "CompiledValueAndGrad", "PlainTiny", "CompiledTiny", "CompiledPlainTiny", "BENCHES"]
 
 
 def _param(array, backend):
@@ -151,10 +161,145 @@ class GdbpAdamFlat(GdbpAdam):
     flat = True
 
 
+# --- plain array-API code ---------------------------------------------------------------------
+
+
+def _transposed(params):
+    """MLP weights (out, in) as (in, out) or back: one transposed copy of each matrix."""
+    return [p.T.copy() if p.ndim == 2 else p.copy() for p in params]
+
+
+def _copied(params):
+    return [p.copy() for p in params]
+
+
+# program -> (its plain cost, the problem's weights in the code's layout, and back)
+PROGRAMS = {
+    "mlp": (plain.mlp_cost, _transposed, _transposed),
+    "attention": (plain.attention_cost, _copied, _copied),
+}
+
+
+class PlainStep:
+    """SGD on a plain array-API cost: ``loss, grads = value_and_grad(cost)(*params, x, y)``, then ``p -= lr * g``.
+
+    ``program`` names the cost in :data:`PROGRAMS`: :func:`benchmarks.plain.mlp_cost`
+    (the MLP problem's weights transposed to (in, out) once, here) or
+    :func:`benchmarks.plain.attention_cost`. The weights are NumPy arrays, updated in place.
+    """
+
+    def __init__(self, problem, program):
+        self.cost, to_code, self.to_problem = PROGRAMS[program]
+        self.params = to_code(problem["params"])
+        self.x, self.y, self.lr = problem["x"], problem["y"], problem["lr"]
+        self.value_and_grad = gdbp.value_and_grad(self.cost, argnums=tuple(range(len(self.params))))
+        self.loss = None
+
+    def step(self):
+        loss, grads = self.value_and_grad(*self.params, self.x, self.y)
+        for p, g in zip(self.params, grads):
+            p -= self.lr * g
+        self.loss = loss
+
+    def result(self):
+        return {"loss": self.loss, "params": self.to_problem(self.params)}
+
+
+class CompiledStep(PlainStep):
+    """``gdbp.compile`` of the whole step: value_and_grad and the in-place SGD update, one plan.
+
+    The step is traced when the bench is built, on copies of the weights
+    (the trace runs eagerly and updates what it is given), so that every
+    step the suite checks or times is a replay.
+    """
+
+    def __init__(self, problem, program):
+        super().__init__(problem, program)
+        value_and_grad, lr = self.value_and_grad, self.lr
+
+        def sgd_step(params, x, y):
+            loss, grads = value_and_grad(*params, x, y)
+            for p, g in zip(params, grads):
+                p -= lr * g  # replayed into the caller's arrays
+            return loss
+
+        self.compiled = gdbp.compile(sgd_step)
+        self.compiled([p.copy() for p in self.params], self.x, self.y)
+
+    def step(self):
+        self.loss = self.compiled(self.params, self.x, self.y)
+
+    @property
+    def products(self):  # recorded in the results: one trace, then replays
+        return {"traces": self.compiled.traces}
+
+
+class CompiledValueAndGrad(PlainStep):
+    """``gdbp.compile(value_and_grad(cost))``, traced when built; the SGD update outside, as in :class:`PlainStep`."""
+
+    def __init__(self, problem, program):
+        super().__init__(problem, program)
+        self.value_and_grad = self.compiled = gdbp.compile(self.value_and_grad)
+        self.compiled(*self.params, self.x, self.y)
+
+    products = CompiledStep.products
+
+
+def _tiny_ops(W, b, x):
+    return ops.relu(x @ W + b).sum()
+
+
+class PlainTiny:
+    """``value_and_grad`` of the tiny graph written as plain code (``xp.maximum``), with respect to W and b.
+
+    The compiled variants trace when built, so that every step checked or timed is a replay.
+    """
+
+    cost = staticmethod(plain.tiny)
+    use_compile = False
+
+    def __init__(self, problem):
+        self.x, self.W, self.b = problem["x"], problem["W"].copy(), problem["b"].copy()
+        self.value_and_grad = gdbp.value_and_grad(self.cost, argnums=(0, 1))
+        if self.use_compile:
+            self.value_and_grad = self.compiled = gdbp.compile(self.value_and_grad)
+            self.compiled(self.W, self.b, self.x)
+
+    def step(self):
+        self.out, self.grads = self.value_and_grad(self.W, self.b, self.x)
+
+    def result(self):
+        return {"out": self.out, "grads": list(self.grads)}
+
+    @property
+    def products(self):
+        return {"traces": self.compiled.traces} if self.use_compile else None
+
+
+class CompiledTiny(PlainTiny):
+    """``gdbp.compile(value_and_grad(f))`` with f = ops.relu(x @ W + b).sum() (gdbp's fused relu)."""
+
+    cost = staticmethod(_tiny_ops)
+    use_compile = True
+
+
+class CompiledPlainTiny(PlainTiny):
+    """``gdbp.compile`` of the plain-code tiny graph's value_and_grad."""
+
+    use_compile = True
+
+
 BENCHES = {
     ("mlp", "gdbp"): GdbpMLP,
     ("mlp", "gdbp-nn"): GdbpSequentialMLP,
+    **{(task, impl): functools.partial(bench, program=program)
+       for task, program in (("plain", "mlp"), ("attention", "attention"))
+       for impl, bench in (("gdbp-plain", PlainStep), ("gdbp-compile", CompiledStep),
+                           ("gdbp-compile-vg", CompiledValueAndGrad))},
     ("tiny", "gdbp"): GdbpTiny,
+    ("tiny", "gdbp-plain"): PlainTiny,
+    ("tiny", "gdbp-compile"): CompiledTiny,
+    ("tiny", "gdbp-plain-compile"): CompiledPlainTiny,
     ("adam", "gdbp"): GdbpAdam,
     ("adam", "gdbp-flat"): GdbpAdamFlat,
 }

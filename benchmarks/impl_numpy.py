@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-__all__ = ["HandMLP", "Floor", "TinyByHand", "AdamByHand", "AdamFlat", "BENCHES"]
+__all__ = ["HandMLP", "Floor", "HandAttention", "TinyByHand", "AdamByHand", "AdamFlat", "BENCHES"]
 
 
 def _fastest_product(xp, a, b, out, trials: int = 7):
@@ -151,6 +151,90 @@ class Floor(_Buffers):
         raise NotImplementedError("the floor computes no cost or update: it has nothing to check")
 
 
+class HandAttention:
+    """One SGD step of the attention-like blocks (``problems.attention``), derived by hand.
+
+    Forward, per block: Q = X Wq, K = X Wk, V = X Wv, S = Q K^T / sqrt(H),
+    P = softmax(S) by rows, R = P V Wo - Y; cost = sum(R^2) / B. Backward:
+
+        dR = 2 R / B,  dWo = (P V)^T dR,  dO = dR Wo^T,
+        dP = dO V^T,  dV = P^T dO,  dS = P * (dP - rowsum(dP * P)) / sqrt(H),
+        dQ = dS K,  dK = dS^T Q,  dWq = X^T dQ (and so for Wk, Wv)
+
+    with the weight gradients summed over blocks. The projections by shared
+    weights are single 2-D products over all B*T rows (flat views of the
+    buffers); only the per-block products (Q K^T, P V and their gradients)
+    are ``numpy.matmul`` over stacks. Every buffer is allocated once.
+    """
+
+    def __init__(self, problem):
+        self.W = [p.copy() for p in problem["params"]]
+        self.x, self.y, self.lr = problem["x"], problem["y"], problem["lr"]
+        B, T, D = self.x.shape
+        H = self.W[0].shape[1]
+        self.scale = 1 / math.sqrt(H)
+
+        def stack(*shape):
+            return np.zeros(shape, dtype=self.x.dtype)
+
+        self.q, self.k, self.v, self.o = (stack(B, T, H) for _ in range(4))
+        self.dq, self.dk, self.dv, self.do = (stack(B, T, H) for _ in range(4))
+        self.p, self.dp, self.scratch = (stack(B, T, T) for _ in range(3))
+        self.r = stack(B, T, D)
+        self.rowmax, self.rowsum = stack(B, T, 1), stack(B, T, 1)
+        self.dW = [np.zeros_like(W) for W in self.W]
+        self.loss = None
+
+    def step(self):
+        Wq, Wk, Wv, Wo = self.W
+        dWq, dWk, dWv, dWo = self.dW
+        q, k, v, o, p, dp, r = self.q, self.k, self.v, self.o, self.p, self.dp, self.r
+        dq, dk, dv, do = self.dq, self.dk, self.dv, self.do
+        B = self.x.shape[0]
+
+        def rows(a):  # (B, T, n) -> (B*T, n), a view of the contiguous buffer
+            return a.reshape(-1, a.shape[-1])
+
+        x = rows(self.x)
+        np.dot(x, Wq, out=rows(q))
+        np.dot(x, Wk, out=rows(k))
+        np.dot(x, Wv, out=rows(v))
+        np.matmul(q, k.transpose(0, 2, 1), out=p)
+        p *= self.scale
+        np.max(p, axis=-1, keepdims=True, out=self.rowmax)
+        p -= self.rowmax  # shift by the row maximum, so that exp cannot overflow
+        np.exp(p, out=p)
+        np.sum(p, axis=-1, keepdims=True, out=self.rowsum)
+        p /= self.rowsum
+        np.matmul(p, v, out=o)
+        np.dot(rows(o), Wo, out=rows(r))
+        r -= self.y
+        self.loss = np.vdot(r, r) / B
+
+        r *= 2 / B  # dR
+        np.dot(rows(o).T, rows(r), out=dWo)
+        np.dot(rows(r), Wo.T, out=rows(do))
+        np.matmul(do, v.transpose(0, 2, 1), out=dp)
+        np.matmul(p.transpose(0, 2, 1), do, out=dv)
+        np.multiply(dp, p, out=self.scratch)
+        np.sum(self.scratch, axis=-1, keepdims=True, out=self.rowsum)
+        dp -= self.rowsum
+        dp *= p
+        dp *= self.scale  # dS
+        np.matmul(dp, k, out=dq)
+        np.matmul(dp.transpose(0, 2, 1), q, out=dk)
+        np.dot(x.T, rows(dq), out=dWq)
+        np.dot(x.T, rows(dk), out=dWk)
+        np.dot(x.T, rows(dv), out=dWv)
+
+        for W, dW in zip(self.W, self.dW):
+            dW *= self.lr
+            W -= dW
+
+    def result(self):
+        return {"loss": np.asarray(self.loss), "params": [W.copy() for W in self.W]}
+
+
 class TinyByHand:
     """sum(relu(x @ W + b)) and its gradient with respect to W and b, in plain NumPy."""
 
@@ -235,6 +319,8 @@ class AdamFlat(AdamByHand):
 BENCHES = {
     ("mlp", "numpy"): HandMLP,
     ("mlp", "floor"): Floor,
+    ("plain", "numpy"): HandMLP,  # the same problem: the plain code's reference is the same step by hand
+    ("attention", "numpy"): HandAttention,
     ("tiny", "numpy"): TinyByHand,
     ("adam", "numpy"): AdamByHand,
     ("adam", "numpy-flat"): AdamFlat,

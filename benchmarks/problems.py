@@ -1,11 +1,15 @@
 """The problems every implementation solves, made from a seed so that all start alike.
 
-Three problems:
+The problems:
 
 - ``mlp``: one training step of an MLP 784-256-256-10 (ReLU, softmax
   cross-entropy from integer labels, plain SGD). Weights are listed as
   ``[W1, b1, W2, b2, W3, b3]`` with ``W`` of shape (out, in), as in PyTorch
   and ``gdbp.backprop.ops.linear``.
+- ``plain``: the same step written as plain array-API code
+  (:mod:`benchmarks.plain`), the same problem and reference.
+- ``attention``: one SGD step of a batch of small attention-like blocks,
+  built on batched matrix products (see :func:`attention`).
 - ``tiny``: the framework overhead of a tiny graph,
   ``sum(relu(x @ W + b))`` and its backward pass, with x 4x8 and W 8x8.
 - ``adam``: one Adam step over many small parameters (200 tensors of 64x64).
@@ -26,6 +30,9 @@ TINY_SHAPES = ((4, 8), (8, 8))
 ADAM_COUNT, ADAM_SHAPE = 200, (64, 64)
 ADAM_LR, ADAM_BETAS, ADAM_EPS = 1e-3, (0.9, 0.999), 1e-8
 ADAM_CHECK_STEPS = 3
+ATTENTION_SHAPE = (64, 16, 32)  # blocks B, tokens T, width D of the input X
+ATTENTION_KEY = 32  # width H of the queries, keys and values
+BATCHED_TASKS = ("mlp", "plain")  # the tasks timed at every batch size
 
 
 class Skip(Exception):
@@ -60,6 +67,28 @@ def tiny(seed: int = 0) -> dict:
     )
 
 
+def attention(seed: int = 0, shape=ATTENTION_SHAPE, key=ATTENTION_KEY) -> dict:
+    """Weights ``[Wq, Wk, Wv, Wo]``, inputs X and targets Y of a batch of attention-like blocks.
+
+    For each of the B blocks, with Q = X Wq, K = X Wk, V = X Wv (T x H):
+
+        cost = mean over blocks of || softmax(Q K^T / sqrt(H)) V Wo - Y ||^2
+
+    (the softmax over each row, the squared norm summed over the block's
+    T x D entries). Wq, Wk, Wv are D x H, Wo is H x D, uniform in
+    +-1/sqrt(fan in); X and Y are standard normal, B x T x D.
+    """
+    rng = np.random.default_rng([seed, 13])
+    blocks, tokens, width = shape
+    params = []
+    for fan_in, fan_out in ((width, key),) * 3 + ((key, width),):
+        bound = 1 / math.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32))
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.standard_normal(shape).astype(np.float32)
+    return dict(params=params, x=x, y=y, lr=LR)
+
+
 def adam(seed: int = 0) -> dict:
     """200 parameters of 64x64 and a fixed gradient for each."""
     rng = np.random.default_rng([seed, 11])
@@ -69,14 +98,16 @@ def adam(seed: int = 0) -> dict:
 
 
 def make(task: str, size, seed: int) -> dict:
-    """The problem for a task ("mlp", "tiny", "adam"); size is the batch for "mlp"."""
-    if task == "mlp":
+    """The problem for a task; size is the batch for the tasks of BATCHED_TASKS ("plain" is "mlp"'s problem)."""
+    if task in ("mlp", "plain"):
         return mlp(size, seed)
+    if task == "attention":
+        return attention(seed)
     if task == "tiny":
         return tiny(seed)
     if task == "adam":
         return adam(seed)
-    raise ValueError(f"unknown task {task!r}: use mlp, tiny or adam")
+    raise ValueError(f"unknown task {task!r}: use mlp, plain, attention, tiny or adam")
 
 
 # --- checking results -------------------------------------------------------------------

@@ -104,8 +104,12 @@ def table(header: list[str], rows: list[list[str]], align_right_from: int = 1) -
     return "\n".join(lines)
 
 
-def batch_tables(rows: list[dict], reference: str) -> list[str]:
-    """Two markdown tables of rows over batch sizes: ratios to the reference, then absolute medians."""
+def batch_tables(rows: list[dict], reference: str, also: str | None = None) -> list[str]:
+    """Markdown tables of rows over batch sizes: ratios to the reference, then absolute medians.
+
+    With ``also`` (a label among the rows), a third table gives every
+    row's time relative to that row's, batch by batch.
+    """
     batches = sorted({r["batch"] for r in rows})
     by_label = {}
     for r in rows:
@@ -118,10 +122,36 @@ def batch_tables(rows: list[dict], reference: str) -> list[str]:
     ratios = [[label] + [ratio(cells.get(b)) for b in batches] for label, cells in by_label.items()]
     medians = [[label] + [fmt_cell(cells[b]) if b in cells else "-" for b in batches]
                for label, cells in by_label.items()]
-    return [
+    out = [
         f"Time relative to {reference} (lower is faster):", "", table(header, ratios), "",
         "Median time per step (interquartile range as a share of the median):", "", table(header, medians),
     ]
+    if also in by_label:
+        base = by_label[also]
+        against = [[label] + [relative(cells.get(b), base.get(b)) for b in batches]
+                   for label, cells in by_label.items()]
+        out += ["", f"Time relative to {also}:", "", table(header, against)]
+    return out
+
+
+def relative(row: dict | None, base: dict | None) -> str:
+    """row's median over base's, two decimals ("-" when either is missing)."""
+    return "-" if row is None or base is None else f"{row['median'] / base['median']:.2f}"
+
+
+def single_table(rows: list[dict], also: str | None = None, also_name: str = "PyTorch") -> str:
+    """One markdown table of rows of one size: median, IQR, ratio to the reference, and to ``also`` if present.
+
+    ``also`` is a label among the rows; its column is headed "vs ``also_name``".
+    """
+    base = next((r for r in rows if r["label"] == also), None)
+    header = ["implementation", "median", "IQR", "relative"] + ([f"vs {also_name}"] if base else [])
+    cells = []
+    for r in rows:
+        ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+        cells.append([r["label"], fmt_time(r["median"]), fmt_time(r["q3"] - r["q1"]), ratio]
+                     + ([relative(r, base)] if base else []))
+    return table(header, cells)
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -145,11 +175,13 @@ def _jsonable(x):
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-def plot(path: Path, series: dict, title: str, reference: str | None = None) -> str | None:
+def plot(path: Path, series: dict, title: str, reference: str | None = None, more=()) -> str | None:
     """Time per step against batch size, log-log, one line per implementation; and the ratios.
 
-    ``series`` maps a label to ``[(batch, stats), ...]``. Returns None when
-    the plot was written, else the reason it was not (matplotlib missing).
+    ``series`` maps a label to ``[(batch, stats), ...]``; ``more`` holds
+    further ``(series, title, reference)`` groups, each drawn as another row
+    of the two panels. Returns None when the plot was written, else the
+    reason it was not (matplotlib missing).
     """
     try:
         import matplotlib
@@ -158,7 +190,19 @@ def plot(path: Path, series: dict, title: str, reference: str | None = None) -> 
         import matplotlib.pyplot as plt
     except ImportError as exc:
         return f"no plot: matplotlib is not installed ({exc}): pip install matplotlib"
-    fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(12, 4.8))
+    groups = [(series, title, reference), *more]
+    fig, axes = plt.subplots(len(groups), 2, figsize=(12, 4.8 * len(groups)), squeeze=False)
+    for (ax, ax_ratio), group in zip(axes, groups):
+        _panels(ax, ax_ratio, *group)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return None
+
+
+def _panels(ax, ax_ratio, series, title, reference):
     ref = dict(series.get(reference, [])) if reference else {}
     for label, points in series.items():
         if not points:
@@ -184,9 +228,3 @@ def plot(path: Path, series: dict, title: str, reference: str | None = None) -> 
         ax_ratio.grid(True, which="both", alpha=0.3)
     else:
         ax_ratio.set_visible(False)
-    fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return None

@@ -31,7 +31,7 @@ def parse(argv):
     p.add_argument("--quick", action="store_true",
                    help="a short smoke run: few, short rounds; output to a temporary folder")
     p.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)),
-                   help="MLP batch sizes, comma-separated (default: %(default)s)")
+                   help="batch sizes of the MLP tasks (mlp, plain), comma-separated (default: %(default)s)")
     p.add_argument("--impls", default=",".join(IMPLS),
                    help=f"implementations, comma-separated (default: all of {','.join(IMPLS)}); "
                         f"{REFERENCE} always runs, as the reference")
@@ -84,7 +84,7 @@ def run(args) -> tuple[dict, dict, list]:
         for case, outcome in outcomes.items():
             mark = {"skip": "skipped", "fail": "FAILED", "unchecked": "timing only"}.get(outcome.status, outcome.status)
             size = "" if case.size is None else f" batch {case.size}"
-            log(f"  {case.task}{size:<11} {case.label:<42} {mark}{': ' + outcome.detail if outcome.detail else ''}")
+            log(f"  {case.task + size:<20} {case.label:<48} {mark}{': ' + outcome.detail if outcome.detail else ''}")
         if failures or args.check_only:
             return outcomes, workers_info, failures
         time_rounds(workers, outcomes, args.seed, args.rounds, args.block_ms / 1e3, warm_s=0.02 if args.quick else 0.3)
@@ -111,6 +111,14 @@ def results_json(args, outcomes, workers_info) -> dict:
                       quick=args.quick, batches=args.batches, lr=problems.LR),
         problems=dict(
             mlp=dict(sizes=problems.MLP_SIZES, cost="softmax cross-entropy from integer labels", update="SGD"),
+            plain=("the MLP step written as plain array-API code (benchmarks/plain.py: xp.maximum for the ReLU, "
+                   "a log-sum-exp of xp.max, xp.exp, xp.sum and xp.log, the labels by xp.take_along_axis), "
+                   "differentiated by value_and_grad, then W -= lr * dW on the arrays"),
+            attention=("SGD step of {} attention-like blocks of {} tokens, width {}, keys of width {}: "
+                       "cost = mean over blocks of |softmax(Q K^T / sqrt(H)) V Wo - Y|^2, "
+                       "Q = X Wq, K = X Wk, V = X Wv, "
+                       "written as plain array-API code (matmul over 3-D stacks)").format(
+                           *problems.ATTENTION_SHAPE, problems.ATTENTION_KEY),
             tiny="forward and backward pass of sum(relu(x @ W + b)), x 4x8, W 8x8",
             adam="Adam step over {} tensors of {}x{}".format(problems.ADAM_COUNT, *problems.ADAM_SHAPE),
         ),
@@ -133,7 +141,9 @@ def markdown(data: dict, plot_name: str | None) -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + f". {data['date'][:10]}.",
         "",
         f"Median over {s['rounds']} interleaved rounds, each framework in its own process; "
-        "all implementations first checked to give the same loss and updated weights (float32).",
+        "all implementations first checked to give the same loss and updated weights (float32). "
+        f"Load average {m['load_average']['start'][0]:.1f} at the start and {m['load_average']['end'][0]:.1f} "
+        f"at the end, on {m['cores']} cores: other jobs share the machine.",
     ]
     mlp = [r for r in rows if r["task"] == "mlp"]
     if mlp:
@@ -141,14 +151,20 @@ def markdown(data: dict, plot_name: str | None) -> str:
         out += ["", f"### MLP {sizes} training step", "",
                 "One whole step: forward, softmax cross-entropy, backward, SGD update.", ""]
         out += report.batch_tables(mlp, REFERENCE_LABELS["mlp"])
-    for task, title in (("tiny", "Framework overhead: a tiny graph"), ("adam", "Optimizer step alone: Adam")):
+    plain = [r for r in rows if r["task"] == "plain"]
+    if plain:
+        out += ["", "### The MLP step as plain array-API code", "",
+                f"One whole step, {data['problems']['plain']}: gdbp eagerly and through gdbp.compile (traced "
+                "once, then replayed), PyTorch autograd on the same code in torch's functions, and the "
+                "hand-written NumPy step of the table above, timed again as this table's reference.", ""]
+        out += report.batch_tables(plain, REFERENCE_LABELS["plain"], also=ALSO.get("plain"))
+    for task, title in (("attention", "Batched matrix products: attention-like blocks"),
+                        ("tiny", "Framework overhead: a tiny graph"), ("adam", "Optimizer step alone: Adam")):
         task_rows = [r for r in rows if r["task"] == task]
         if task_rows:
             what = data["problems"][task]
             out += ["", f"### {title}", "", f"Median time of one {what}, relative to {REFERENCE_LABELS[task]}:", ""]
-            cells = [[r["label"], report.fmt_time(r["median"]), report.fmt_time(r["q3"] - r["q1"]), f"{r['ratio']:.2f}"]
-                     for r in task_rows]
-            out.append(report.table(["implementation", "median", "IQR", "relative"], cells))
+            out.append(report.single_table(task_rows, also=ALSO.get(task)))
     if data["skipped"]:
         out += ["", "Skipped:", ""] + [f"- {name}: {why}" for name, why in data["skipped"].items()]
     if plot_name:
@@ -158,18 +174,23 @@ def markdown(data: dict, plot_name: str | None) -> str:
 
 
 REFERENCE_LABELS = {task: IMPLS[REFERENCE].labels[task] for task in TASKS}
+# The second yardstick of a table: PyTorch on the same program.
+ALSO = {"plain": IMPLS["torch-plain"].labels["plain"], "attention": IMPLS["torch-plain"].labels["attention"],
+        "tiny": IMPLS["torch"].labels["tiny"]}
 
 
 def write_outputs(args, data) -> Path:
     out = args.out or (Path(tempfile.mkdtemp(prefix="gdbp-bench-")) if args.quick else report.RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     plot_name = None
-    mlp = {}
+    series = {task: {} for task in problems.BATCHED_TASKS}
     for r in data["results"]:
-        if r["task"] == "mlp":
-            mlp.setdefault(r["label"], []).append((r["batch"], r))
-    if mlp and not args.no_plot:
-        why = report.plot(out / "latest.png", mlp, title="MLP training step (CPU)", reference=REFERENCE_LABELS["mlp"])
+        if r["task"] in series:
+            series[r["task"]].setdefault(r["label"], []).append((r["batch"], r))
+    titles = {"mlp": "MLP training step (CPU)", "plain": "the MLP step as plain array-API code (CPU)"}
+    groups = [(series[task], titles[task], REFERENCE_LABELS[task]) for task in series if series[task]]
+    if groups and not args.no_plot:
+        why = report.plot(out / "latest.png", *groups[0], more=groups[1:])
         if why:
             log(why)
         else:

@@ -25,22 +25,34 @@ class Impl:
 IMPLS = {
     i.name: i
     for i in (
-        Impl("numpy", "numpy", {"mlp": "hand-written NumPy", "tiny": "by hand (NumPy)",
+        Impl("numpy", "numpy", {"mlp": "hand-written NumPy", "plain": "hand-written NumPy",
+                                "attention": "hand-written NumPy", "tiny": "by hand (NumPy)",
                                 "adam": "hand-written NumPy, per tensor"}),
         Impl("floor", "numpy", {"mlp": "floor: the 8 matrix products only"}, checked=False),
         Impl("gdbp", "gdbp", {"mlp": "gdbp (Tensors + ops, SGD by hand)", "tiny": "gdbp",
                               "adam": "gdbp.descent.Adam"}),
         Impl("gdbp-nn", "gdbp", {"mlp": "gdbp nn.Sequential + descent.SGD"}),
         Impl("gdbp-flat", "gdbp", {"adam": "gdbp.descent.Adam(flat=True)"}),
+        Impl("gdbp-plain", "gdbp", {"plain": "gdbp eager: value_and_grad, SGD on the arrays",
+                                    "attention": "gdbp eager: value_and_grad, SGD on the arrays",
+                                    "tiny": "gdbp eager, plain code: value_and_grad"}),
+        Impl("gdbp-compile", "gdbp", {"plain": "gdbp.compile, whole step (value_and_grad + SGD)",
+                                      "attention": "gdbp.compile, whole step (value_and_grad + SGD)",
+                                      "tiny": "gdbp.compile(value_and_grad), ops.relu"}),
+        Impl("gdbp-compile-vg", "gdbp", {"plain": "gdbp.compile(value_and_grad), SGD outside",
+                                         "attention": "gdbp.compile(value_and_grad), SGD outside"}),
+        Impl("gdbp-plain-compile", "gdbp", {"tiny": "gdbp.compile(value_and_grad), plain code"}),
         Impl("torch", "torch", {"mlp": "PyTorch eager (raw tensors, SGD by hand)", "tiny": "PyTorch",
                                 "adam": "PyTorch optim.Adam (foreach)"}),
         Impl("torch-nn", "torch", {"mlp": "PyTorch nn.Sequential + optim.SGD"}),
+        Impl("torch-plain", "torch", {"plain": "PyTorch autograd, same code in torch functions",
+                                      "attention": "PyTorch autograd, same code in torch functions"}),
         Impl("autograd", "autograd", {"mlp": "HIPS autograd", "tiny": "HIPS autograd"}),
         Impl("numpy-flat", "numpy", {"adam": "hand-written NumPy, one flat buffer"}),
     )
 }
 
-TASKS = ("mlp", "tiny", "adam")
+TASKS = ("mlp", "plain", "attention", "tiny", "adam")
 TASK_IMPLS = {task: [name for name, impl in IMPLS.items() if task in impl.labels] for task in TASKS}
 
 
@@ -48,7 +60,7 @@ TASK_IMPLS = {task: [name for name, impl in IMPLS.items() if task in impl.labels
 class Case:
     task: str
     impl: str
-    size: int | None  # the batch size for "mlp"
+    size: int | None  # the batch size for the tasks of problems.BATCHED_TASKS
 
     @property
     def key(self):
@@ -68,7 +80,7 @@ def cases(parts, impls, batches) -> list[Case]:
     chosen = set(impls) | {REFERENCE}
     out = []
     for task in parts:
-        sizes = list(batches) if task == "mlp" else [None]
+        sizes = list(batches) if task in problems.BATCHED_TASKS else [None]
         for impl in TASK_IMPLS[task]:
             if impl in chosen:
                 out += [Case(task, impl, size) for size in sizes]

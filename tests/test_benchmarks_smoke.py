@@ -1,4 +1,4 @@
-"""The benchmark suite's correctness check: every implementation agrees at batch 4 (no timing)."""
+"""The benchmark suite's smoke run: all implementations agree at batch 4, one short round is timed, tables come out."""
 
 import importlib.util
 import sys
@@ -17,9 +17,22 @@ from benchmarks.suite import TASK_IMPLS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def checked():
-    args = run.parse(["--quick", "--check-only", "--batches", "4"])
+def smoke_run(tmp_path_factory):
+    """The whole suite at batch 4: checked, then timed for one round of one step per case, then written out."""
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["--quick", "--batches", "4", "--rounds", "1", "--block-ms", "1", "--out", str(out)]
+    args = run.parse(argv)
+    args.argv = argv
     outcomes, workers_info, failures = run.run(args)
+    data = run.results_json(args, outcomes, workers_info) if not failures else None
+    if data is not None:
+        run.write_outputs(args, data)
+    return outcomes, workers_info, failures, data, out
+
+
+@pytest.fixture(scope="module")
+def checked(smoke_run):
+    outcomes, workers_info, failures, _, _ = smoke_run
     return {(c.task, c.impl): o for c, o in outcomes.items()}, workers_info, failures
 
 
@@ -36,10 +49,17 @@ def test_gdbp_and_the_installed_frameworks_were_checked_not_skipped(checked):
     for task in ("mlp", "tiny"):
         assert outcomes[(task, "gdbp")].status == "ok", outcomes[(task, "gdbp")].detail
         assert outcomes[(task, "numpy")].status == "ok"
+    for task, impls in (("plain", ("gdbp-plain", "gdbp-compile", "gdbp-compile-vg")),
+                        ("attention", ("gdbp-plain", "gdbp-compile", "gdbp-compile-vg")),
+                        ("tiny", ("gdbp-plain", "gdbp-compile", "gdbp-plain-compile"))):
+        for impl in ("numpy",) + impls:
+            assert outcomes[(task, impl)].status == "ok", f"{task}/{impl}: {outcomes[(task, impl)].detail}"
     assert outcomes[("mlp", "floor")].status == "unchecked"
     if importlib.util.find_spec("torch") is not None:
         for task in ("mlp", "tiny", "adam"):
             assert outcomes[(task, "torch")].status == "ok", outcomes[(task, "torch")].detail
+        for task in ("plain", "attention"):
+            assert outcomes[(task, "torch-plain")].status == "ok", outcomes[(task, "torch-plain")].detail
     if importlib.util.find_spec("autograd") is not None:
         assert outcomes[("mlp", "autograd")].status == "ok"
 
@@ -55,6 +75,39 @@ def test_workers_share_one_thread_setting(checked):
     _, workers_info, _ = checked
     settings = {info["env"]["OPENBLAS_NUM_THREADS"] for info in workers_info.values()}
     assert len(settings) == 1
+
+
+def test_every_checked_case_was_timed_and_the_compiled_ones_only_replayed(smoke_run):
+    _, _, failures, data, _ = smoke_run
+    assert failures == [] and data is not None
+    timed = {(r["task"], r["impl"]) for r in data["results"]}
+    assert timed == {(t, i) for t, impls in TASK_IMPLS.items() for i in impls} - {
+        tuple(k.split("/")) for k in data["skipped"]}
+    compiled = [r for r in data["results"] if "compile" in r["impl"]]
+    assert {r["task"] for r in compiled} == {"plain", "attention", "tiny"}
+    for r in compiled:  # traced once when built: every step checked or timed was a replay
+        assert r["products"] == {"traces": 1}, (r["task"], r["impl"], r["products"])
+        assert r["n"] >= 1 and r["median"] > 0
+
+
+def test_the_report_has_a_table_for_every_task_with_a_row_per_implementation(smoke_run):
+    _, _, _, data, out = smoke_run
+    text = (out / "latest.md").read_text()
+    assert (out / "latest.json").exists()
+    for title in ("### MLP 784-256-256-10 training step", "### The MLP step as plain array-API code",
+                  "### Batched matrix products: attention-like blocks", "### Framework overhead: a tiny graph",
+                  "### Optimizer step alone: Adam"):
+        assert title in text
+    plain_section = text.split("### The MLP step as plain array-API code")[1].split("###")[0]
+    for r in data["results"]:
+        section = text.split({"plain": "### The MLP step", "attention": "### Batched", "tiny": "### Framework",
+                              "adam": "### Optimizer", "mlp": "### MLP"}[r["task"]])[1].split("###")[0]
+        assert f"| {r['label']} | " in section, (r["task"], r["label"])
+    if ("plain", "torch-plain") in {(r["task"], r["impl"]) for r in data["results"]}:
+        assert "Time relative to PyTorch autograd, same code in torch functions:" in plain_section
+        assert "| vs PyTorch |" in text.split("### Batched")[1].split("###")[0]
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (out / "latest.png").stat().st_size > 10_000  # two rows of panels: mlp and plain
 
 
 # --- the comparison itself must be able to fail ------------------------------------------------
@@ -74,14 +127,23 @@ def test_compare_accepts_the_reference_itself():
     assert problems.compare(start, ref, ref) == []
 
 
-def test_compare_catches_a_small_error_in_one_gradient_entry():
-    start, ref = _mlp_step_by_hand()
+def _attention_step_by_hand():
+    from benchmarks.impl_numpy import HandAttention
+
+    bench = HandAttention(problems.attention())
+    bench.step()
+    return problems.attention(), bench.result()
+
+
+@pytest.mark.parametrize("by_hand, k", [(_mlp_step_by_hand, 2), (_attention_step_by_hand, 1)])  # W2; Wk
+def test_compare_catches_a_small_error_in_one_gradient_entry(by_hand, k):
+    start, ref = by_hand()
     wrong = {"loss": ref["loss"], "params": [p.copy() for p in ref["params"]]}
-    update = wrong["params"][2] - start["params"][2]  # W2's change, -lr * dW2
+    update = wrong["params"][k] - start["params"][k]  # the weight's change, -lr * its gradient
     i = np.unravel_index(np.argmax(np.abs(update)), update.shape)
-    wrong["params"][2][i] -= 0.01 * update[i]  # that entry's step off by 1%
+    wrong["params"][k][i] -= 0.01 * update[i]  # that entry's step off by 1%
     problems_found = problems.compare(start, ref, wrong)
-    assert len(problems_found) == 1 and problems_found[0].startswith("params[2]")
+    assert len(problems_found) == 1 and problems_found[0].startswith(f"params[{k}]")
 
 
 def test_compare_catches_float64_wrong_shapes_and_a_wrong_loss():
