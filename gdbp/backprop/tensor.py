@@ -276,8 +276,8 @@ class Tensor:
         """This Tensor on another backend (an explicit copy; differentiable)."""
         return OPS["transfer"](self, backend)
 
-    def __dlpack__(self, **kw):
-        return self.data.__dlpack__(**kw)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        return backends.dlpack(self.data, stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
 
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
