@@ -427,7 +427,7 @@ class Tensor:
         else:
             raw = self._operand(other, prim)
             if self._backend.mutable:
-                self.data = op(self.data, raw)
+                self.data = op(self.data, raw) if prim.inplace is None else prim.inplace(self._backend.xp, self.data, raw)
             else:
                 self.data = apply(prim, (self, other), _NOKW).data
             self.mark_changed()
