@@ -28,4 +28,6 @@ class FInfo(NamedTuple):
 def finfo(xp, type, /) -> FInfo:
     """The limits of ``type`` (a floating dtype or an array of one), from ``xp.finfo``, as Python numbers."""
     fi = xp.finfo(type)
-    return FInfo(int(fi.bits), float(fi.eps), float(fi.max), float(fi.min), float(fi.smallest_normal), fi.dtype)
+    # torch's finfo names its dtype ("float32"); the standard's is the dtype object itself.
+    dtype = getattr(xp, fi.dtype) if isinstance(fi.dtype, str) else fi.dtype
+    return FInfo(int(fi.bits), float(fi.eps), float(fi.max), float(fi.min), float(fi.smallest_normal), dtype)

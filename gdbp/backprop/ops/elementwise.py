@@ -143,7 +143,25 @@ atan2_p = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
                lambda xp, g, ans, x, y: -g * x / (x * x + y * y))
 sinh_p = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, ans, x: g * conj(xp, xp.cosh(x)))
 cosh_p = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, ans, x: g * conj(xp, xp.sinh(x)))
-tanh_p = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, g, ans, x: g * conj(xp, 1 - ans * ans), needs_ans=True)
+
+
+def _tanh(xp, x):
+    """tanh; for complex a + ib with a infinite and b finite, +-1 + 0j with the zero signed as b (the standard's).
+
+    C99 (NumPy's, torch's) gives +-1 + 0j sin(2b) there, -0 where sin(2b) < 0;
+    the 2024.12 standard says 1 + 0j for b > 0 (and its conjugate for b < 0).
+    ``astype`` makes the imaginary part +0, ``conj`` flips it to -0.
+    """
+    y = xp.tanh(x)
+    if not _complex(xp, x):
+        return y
+    a, b = xp.real(x), xp.imag(x)
+    limit = xp.astype(xp.sign(a), x.dtype)
+    limit = xp.where(xp.signbit(b), xp.conj(limit), limit)
+    return xp.where(xp.isinf(a) & xp.isfinite(b), limit, y)
+
+
+tanh_p = unary("tanh", _tanh, lambda xp, g, ans, x: g * conj(xp, 1 - ans * ans), needs_ans=True)
 asinh_p = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, g, ans, x: g / conj(xp, xp.sqrt(x * x + 1)))
 
 
