@@ -6,7 +6,7 @@ its inputs; the default backend set by :func:`use` (or ``GDBP_BACKEND``)
 only decides where new arrays are created.
 """
 
-from ._arrays import backend_of, device_of, is_array, namespace, same_backend, to_numpy, transfer
+from ._arrays import backend_of, device_of, dlpack, is_array, namespace, same_backend, to_numpy, transfer
 from ._backend import (
     Backend,
     BackendError,
@@ -47,6 +47,7 @@ __all__ = [
     "current",
     "device_of",
     "device_rng",
+    "dlpack",
     "first_not_finite",
     "host_rng",
     "is_array",

@@ -18,7 +18,7 @@ from ._resolve import resolve
 from ._strict import generic_backend, strict_backend
 from ._torch import torch_backend
 
-__all__ = ["backend_of", "is_array", "namespace", "device_of", "to_numpy", "transfer", "same_backend"]
+__all__ = ["backend_of", "dlpack", "is_array", "namespace", "device_of", "to_numpy", "transfer", "same_backend"]
 
 # array type -> function giving an array of that type its backend (None: not an array)
 _by_type: dict[type, Callable[[Any], Backend | None]] = {}
@@ -154,3 +154,13 @@ def transfer(x: Any, backend: Any):
     # From a GPU the host array is a fresh copy already; from a CPU it may be x's own memory.
     with make_here:
         return target.xp.asarray(host, device=target.device, copy=None if source.is_gpu else True)
+
+
+def dlpack(x: Any, **kw):
+    """``x.__dlpack__(**kw)``, passing on only the keywords given (not None).
+
+    The standard's keywords (stream, max_version, dl_device, copy) came in
+    over its versions; a library older than 2023.12 takes only ``stream``,
+    so one left at its default is not sent.
+    """
+    return x.__dlpack__(**{k: v for k, v in kw.items() if v is not None})

@@ -14,7 +14,7 @@ import math
 
 from .. import backends
 from . import ops
-from . import trace
+from . import dtype_info, trace
 from .info import NamespaceInfo
 from .mode import is_grad_enabled
 from .primitive import NAMESPACE, Extension, Primitive, defprim, extensions
@@ -139,8 +139,8 @@ class ArrayNamespace:
         if isinstance(obj, Tensor):
             if dtype is not None and obj.dtype != dtype:
                 return ops.astype(obj, dtype)
-            if copy:
-                return ops.positive(obj)
+            if copy:  # astype copies every dtype (positive has no bool loop), and passes a float's gradient
+                return ops.astype(obj, obj.dtype, copy=True)
             return obj
         return self._create(self._xp.asarray, obj, dtype=dtype, device=device, copy=copy)
 
@@ -208,7 +208,7 @@ class ArrayNamespace:
         return self._xp.can_cast(unwrap(from_), to)
 
     def finfo(self, type, /):
-        return self._xp.finfo(unwrap(type))
+        return dtype_info.finfo(self._xp, unwrap(type))
 
     def iinfo(self, type, /):
         return self._xp.iinfo(unwrap(type))

@@ -96,14 +96,19 @@ class Primitive:
         floating output raises :class:`NotDifferentiableError`.
     signature : inspect.Signature, optional
         The public signature (default: the forward's, without ``xp``).
+    inplace : callable, optional
+        ``inplace(xp, x, y)``: ``x op= y`` written into x's buffer, for an
+        in-place operator outside a recorded graph on a backend that writes
+        in place, where the library's own in-place operator gives other
+        values than ``forward`` (NumPy's ``//=`` at infinities).
     """
 
     __slots__ = ("name", "forward", "vjps", "vjp_all", "vjps_into", "broadcasts", "needs_ans", "linear",
-                 "differentiable", "view", "residuals", "multiple", "moves", "no_gradient", "plain", "_signature")
+                 "differentiable", "view", "residuals", "multiple", "moves", "no_gradient", "inplace", "plain", "_signature")
 
     def __init__(self, name, forward, vjps=(), *, vjp_all=None, vjps_into=None, broadcasts=False,
                  needs_ans=False, linear=False, differentiable=True, view=False, residuals=False,
-                 multiple=False, moves=False, no_gradient=False, signature=None):
+                 multiple=False, moves=False, no_gradient=False, signature=None, inplace=None):
         self.name = name
         self.forward = forward
         self.vjps = tuple(vjps) if vjps is not None else ()
@@ -118,6 +123,7 @@ class Primitive:
         self.multiple = multiple
         self.moves = moves
         self.no_gradient = no_gradient
+        self.inplace = inplace
         # One output of the inputs' backend, no residuals: the engine's shortest path.
         self.plain = not (multiple or residuals or moves)
         self._signature = signature

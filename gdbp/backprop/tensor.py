@@ -269,8 +269,8 @@ class Tensor:
         """This Tensor on another backend (an explicit copy; differentiable)."""
         return OPS["transfer"](self, backend)
 
-    def __dlpack__(self, **kw):
-        return self.data.__dlpack__(**kw)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        return backends.dlpack(self.data, stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
 
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
@@ -422,7 +422,7 @@ class Tensor:
         else:
             raw = self._operand(other, prim)
             if self._backend.mutable:
-                self.data = op(self.data, raw)
+                self.data = op(self.data, raw) if prim.inplace is None else prim.inplace(self._backend.xp, self.data, raw)
             else:
                 self.data = apply(prim, (self, other), _NOKW).data
             self.mark_changed()

@@ -15,9 +15,10 @@ An op whose result is written straight back into an array in place (``w -= lr
 
 from __future__ import annotations
 
+from .. import backends
 from .tracer import Slot
 
-__all__ = ["plan_buffers"]
+__all__ = ["plan_buffers", "complex_value"]
 
 #: Ops whose output never shares memory with their inputs: a value read only by them cannot be seen through a view.
 FRESH = frozenset({
@@ -89,6 +90,8 @@ def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, f
     if o not in meta:
         return
     shape, dtype, backend, row_major = meta[o]
+    if complex_value(meta[o]):  # as in Plan._direct: the library's own function is not always the forward
+        return
     fn = backend.kernels.into(step.fn.name)
     if fn is None:
         return
@@ -108,6 +111,11 @@ def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, f
     pool = free.setdefault(key, [])
     buffers[k] = pool.pop() if pool else _new_buffer(shapes, (shape, dtype, backend))
     release.setdefault(max(used) if used else k, []).append((key, buffers[k]))
+
+
+def complex_value(meta) -> bool:
+    """Whether a slot's traced value (``(shape, dtype, backend, row_major)``, or None) is complex."""
+    return meta is not None and backends.isdtype(meta[2].xp, meta[1], "complex floating")
 
 
 def _new_buffer(shapes, spec) -> int:

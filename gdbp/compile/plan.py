@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import backends
 from ..backprop import Tensor, make
-from .buffers import plan_buffers
+from .buffers import complex_value, plan_buffers
 from .tracer import Const, Leaf, Slot, Step
 
 __all__ = ["Plan"]
@@ -45,7 +45,8 @@ class Plan:
         self.leaves = leaves
         self.consts = consts
         self.guards = [(tuple(t.data.shape), t.data.dtype, t.backend) for t in leaves]
-        self.into, self.buffer_of, fused, shapes = plan_buffers(steps, outputs, meta or {})
+        self.meta = meta or {}
+        self.into, self.buffer_of, fused, shapes = plan_buffers(steps, outputs, self.meta)
         self.buffers = [b.xp.empty(shape, dtype=dtype, device=b.device) for shape, dtype, b in shapes]
         names: dict = {"Tensor": Tensor, "GRAD": _give_grad}
         names.update({f"B{i}": buf for i, buf in enumerate(self.buffers)})
@@ -132,6 +133,8 @@ class Plan:
             parts = [self._expr(a, names) for a in step.args]
             return f"K{k}({', '.join(parts)})"
         kernels = backends.kernels(step.xp) if step.xp is not None else None
+        if kernels is not None and any(complex_value(self.meta.get(o)) for o in step.outs):
+            kernels = None  # some forwards mend the library's complex special cases (tanh, expm1): keep them
         fn = kernels is not None and not step.kw and kernels.into(step.fn.name)
         if fn and not step.fix:
             names[f"U{k}"] = fn

@@ -100,7 +100,25 @@ copysign_p = binary("copysign", lambda xp, x, y: xp.copysign(x, y), _copysign_x,
 # --- exponentials and logarithms ----------------------------------------------
 
 exp_p = unary("exp", lambda xp, x: xp.exp(x), lambda xp, g, ans, x: g * conj(xp, ans), needs_ans=True)
-expm1_p = unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, ans, x: g * conj(xp, ans + 1), needs_ans=True)
+
+
+def _expm1(xp, x):
+    """exp(x) - 1, without its cancellation near 0.
+
+    For complex x the backend's expm1 (NumPy's: expm1(a) cos b - 2 sin^2(b/2)
+    + i e^a sin b) is precise where x is finite, but turns the standard's
+    special cases at infinities into NaN (inf * 0), and gives -0 + 0j at
+    -0 + 0j, where the standard says 0 + 0j. Those come from exp(x) - 1,
+    exact there, and from x - real(x) at 0 (its imaginary part keeps its sign).
+    """
+    y = xp.expm1(x)
+    if not _complex(xp, x):
+        return y
+    y = xp.where(x == 0, x - xp.real(x), y)
+    return xp.where(xp.isfinite(x), y, xp.exp(x) - 1)
+
+
+expm1_p = unary("expm1", _expm1, lambda xp, g, ans, x: g * conj(xp, ans + 1), needs_ans=True)
 log_p = unary("log", lambda xp, x: xp.log(x), lambda xp, g, ans, x: g / conj(xp, x))
 log1p_p = unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, ans, x: g / conj(xp, x + 1))
 log2_p = unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, ans, x: g / (conj(xp, x) * math.log(2.0)))
@@ -125,7 +143,25 @@ atan2_p = binary("atan2", lambda xp, x, y: xp.atan2(x, y),
                lambda xp, g, ans, x, y: -g * x / (x * x + y * y))
 sinh_p = unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, ans, x: g * conj(xp, xp.cosh(x)))
 cosh_p = unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, ans, x: g * conj(xp, xp.sinh(x)))
-tanh_p = unary("tanh", lambda xp, x: xp.tanh(x), lambda xp, g, ans, x: g * conj(xp, 1 - ans * ans), needs_ans=True)
+
+
+def _tanh(xp, x):
+    """tanh; for complex a + ib with a infinite and b finite, +-1 + 0j with the zero signed as b (the standard's).
+
+    C99 (NumPy's, torch's) gives +-1 + 0j sin(2b) there, -0 where sin(2b) < 0;
+    the 2024.12 standard says 1 + 0j for b > 0 (and its conjugate for b < 0).
+    ``astype`` makes the imaginary part +0, ``conj`` flips it to -0.
+    """
+    y = xp.tanh(x)
+    if not _complex(xp, x):
+        return y
+    a, b = xp.real(x), xp.imag(x)
+    limit = xp.astype(xp.sign(a), x.dtype)
+    limit = xp.where(xp.signbit(b), xp.conj(limit), limit)
+    return xp.where(xp.isinf(a) & xp.isfinite(b), limit, y)
+
+
+tanh_p = unary("tanh", _tanh, lambda xp, g, ans, x: g * conj(xp, 1 - ans * ans), needs_ans=True)
 asinh_p = unary("asinh", lambda xp, x: xp.asinh(x), lambda xp, g, ans, x: g / conj(xp, xp.sqrt(x * x + 1)))
 
 
@@ -220,7 +256,35 @@ ceil_p = no_grad_op("ceil", lambda xp, x: xp.ceil(x))
 round_p = no_grad_op("round", lambda xp, x: xp.round(x))
 trunc_p = no_grad_op("trunc", lambda xp, x: xp.trunc(x))
 signbit_p = no_grad_op("signbit", lambda xp, x: xp.signbit(x))
-floor_divide_p = no_grad_op("floor_divide", lambda xp, x, y: x // y)
+
+
+def _infinite(xp, v):
+    return math.isinf(v) if isinstance(v, (int, float)) else xp.isinf(v)
+
+
+def _floor_divide(xp, x, y):
+    """floor(x / y). NumPy's ``//`` (Python's) gives inf // 2 = nan and 1 // -inf = -1; the standard,
+    as IEEE 754 does, takes the quotient there, +-inf and +-0 (already integers), so it is used where
+    an operand is infinite (inf / inf stays nan)."""
+    q = x // y
+    if not backends.isdtype(xp, q.dtype, "real floating"):
+        return q
+    return xp.where(_infinite(xp, x) | _infinite(xp, y), x / y, q)
+
+
+def _floor_divide_inplace(xp, x, y):
+    """``x //= y`` in x's buffer, with the values of :func:`_floor_divide` (and the library's casting rules)."""
+    if not backends.isdtype(xp, x.dtype, "real floating"):
+        x //= y
+        return x
+    exact = _infinite(xp, x) | _infinite(xp, y)
+    quotient = x / y
+    x //= y
+    x[exact] = quotient[exact]
+    return x
+
+
+floor_divide_p = no_grad_op("floor_divide", _floor_divide, inplace=_floor_divide_inplace)
 nextafter_p = no_grad_op("nextafter", lambda xp, x, y: xp.nextafter(x, y))
 
 # --- comparisons and tests: boolean outputs --------------------------------------

@@ -89,7 +89,20 @@ def tensordot(x1, x2, /, *, axes=2):
 
 @defn
 def vecdot(x1, x2, /, *, axis=-1):
-    """Dot product of vectors along an axis: sum(conj(x1) * x2), as the standard defines it."""
+    """Dot product of vectors along an axis: sum(conj(x1) * x2), as the standard defines it.
+
+    The other axes broadcast; the vectors themselves do not (their lengths
+    must match), and the sum keeps the product's dtype (a uint8 dot product
+    is uint8, as the standard says, where ``sum`` alone would widen it).
+    """
+    ndim = max(x1.ndim, x2.ndim)
+    n1, n2 = ((1,) * (ndim - x.ndim) + tuple(x.shape) for x in (x1, x2))
+    if n1[axis] != n2[axis]:
+        raise ValueError(
+            f"vecdot: x1 of shape {tuple(x1.shape)} and x2 of shape {tuple(x2.shape)} hold vectors of lengths "
+            f"{n1[axis]} and {n2[axis]} along axis {axis}; the lengths must be equal (they do not broadcast)"
+        )
     if is_complex(backends.backend_of(unwrap(x1)).xp, x1):
         x1 = conj_p(x1)
-    return sum_p(x1 * x2, axis=axis)
+    products = x1 * x2
+    return sum_p(products, axis=axis, dtype=products.dtype)
