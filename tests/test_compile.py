@@ -296,3 +296,34 @@ def test_compiled_complex_special_cases_are_the_forwards_not_numpys(fn):
         got, want = compiled(z), f(gdbp.tensor(z))
         np.testing.assert_array_equal(np.asarray(gdbp.backends.to_numpy(got)), gdbp.backends.to_numpy(want))
         assert np.array_equal(np.signbit(np.asarray(got).imag), np.signbit(gdbp.backends.to_numpy(want).imag))
+
+
+def test_setting_grad_to_none_inside_is_replayed(rng):
+    from gdbp.backprop import ops
+
+    x = rng.standard_normal((4, 8)).astype(np.float32)
+    W = gdbp.tensor(rng.standard_normal((8, 8)).astype(np.float32), requires_grad=True)
+
+    def step(x):
+        W.grad = None  # each call starts afresh, so W.grad is this call's gradient only
+        out = ops.relu(x @ W).sum()
+        out.backward()
+        return out
+
+    step(x)
+    want = W.grad.numpy().copy()
+    compiled = gdbp.compile(step)
+    for _ in range(3):
+        compiled(x)
+        np.testing.assert_array_equal(W.grad.numpy(), want)
+
+
+def test_setting_grad_to_a_value_inside_is_refused(rng):
+    W = gdbp.tensor(rng.standard_normal(3), requires_grad=True)
+
+    def step(x):
+        W.grad = gdbp.tensor(x * 2.0)
+        return (W * x).sum()
+
+    with pytest.raises(CompileError, match=r"set a Tensor's .grad to a value"):
+        gdbp.compile(step)(np.ones(3))

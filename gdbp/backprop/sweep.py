@@ -193,9 +193,9 @@ def _give(leaf, g, handed, lent, traced) -> None:
     g = _own(g, leaf._backend, handed, lent, traced, leaf.data)
     if not isinstance(g, Tensor):
         g = make(g, leaf._backend)
-    leaf.grad = g if leaf.grad is None else _accumulate(leaf.grad, g)
+    leaf._grad = g if leaf._grad is None else _accumulate(leaf._grad, g)
     if traced:  # a replay sets (or adds to) the leaf's gradient as this did
-        _trace.tracer().grad(leaf, g.data, leaf.grad.data)
+        _trace.tracer().grad(leaf, g.data, leaf._grad.data)
 
 
 def _own(g, backend, handed: set, lent: set, traced: bool = False, like=None):

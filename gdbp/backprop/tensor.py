@@ -61,7 +61,7 @@ class Tensor:
         Whether operations on this Tensor are recorded for backprop.
     """
 
-    __slots__ = ("data", "grad", "_rg", "_node", "_backend", "_vc", "_gbuf", "__weakref__")
+    __slots__ = ("data", "_grad", "_rg", "_node", "_backend", "_vc", "_gbuf", "__weakref__")
     _gdbp_tensor = True
     __array_priority__ = 1000
     __hash__ = object.__hash__
@@ -81,6 +81,17 @@ class Tensor:
             self.requires_grad = True
 
     # -- autodiff ----------------------------------------------------------
+
+    @property
+    def grad(self):
+        """The gradient the backward passes gave this Tensor (summed), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if _trace.tracing and _trace.tracer() is not None:
+            _trace.tracer().set_grad(self, value)  # inside gdbp.compile: replayed (None), or refused
+        self._grad = value
 
     @property
     def requires_grad(self) -> bool:
@@ -179,8 +190,8 @@ class Tensor:
         self._forget_grad(buffer)
 
     def _forget_grad(self, buffer=None) -> None:
-        g = self.grad
-        self.grad = None
+        g = self._grad
+        self._grad = None
         if buffer is not None:
             self._gbuf = buffer
             return
@@ -463,7 +474,7 @@ def make(data, backend, node=None, vc=None, into=None) -> Tensor:
     """
     t = _new(Tensor) if into is None else into
     t.data = data
-    t.grad = None
+    t._grad = None
     t._rg = node is not None
     t._node = node
     t._backend = backend

@@ -18,12 +18,12 @@ __all__ = ["Plan"]
 
 def _give_grad(leaf, g):
     """What the sweep does with a leaf's gradient: set it, or add it to the one already there."""
-    if leaf.grad is None:
-        leaf.grad = make(g, leaf.backend)
+    if leaf._grad is None:
+        leaf._grad = make(g, leaf.backend)
     else:
-        old = leaf.grad
-        leaf.grad = make((old.data if isinstance(old, Tensor) else old) + g, leaf.backend)
-    return leaf.grad.data
+        old = leaf._grad
+        leaf._grad = make((old.data if isinstance(old, Tensor) else old) + g, leaf.backend)
+    return leaf._grad.data
 
 
 class Plan:
@@ -119,6 +119,9 @@ class Plan:
             leaf = leaf[: -len(".data")] if leaf.endswith(".data") else leaf
             out = f"v{step.outs[0]} = " if step.outs else ""
             return [f"    {out}GRAD({leaf}, {self._expr(step.args[0], names)})"]
+        if step.kind == "forget":  # leaf.grad = None
+            leaf = self._expr(step.target, names)
+            return [f"    {leaf[: -len('.data')] if leaf.endswith('.data') else leaf}.grad = None"]
         if step.kind in ("external", "opaque"):
             names[f"E{k}"] = step.fn
             out = f"v{step.outs[0]} = " if step.outs else ""

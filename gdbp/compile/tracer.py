@@ -43,7 +43,7 @@ class Const:
 
 @dataclass
 class Step:
-    """One recorded step: ``kind`` is "apply", "assign", "setitem", "external", "grad" or "opaque".
+    """One recorded step: ``kind`` is "apply", "assign", "setitem", "external", "grad", "forget" or "opaque".
 
     ``fn`` is what runs (a primitive, or a callable); ``args`` and ``kw`` hold
     references (:class:`Slot`, :class:`Leaf`, :class:`Const`, and tuples or
@@ -177,6 +177,17 @@ class Tracer:
         step = Step("grad", None, (self.ref(g),), {}, target=self._leaf_ref(leaf))
         step.outs = (self.new_slot(result).index,)
         self.steps.append(step)
+
+    def set_grad(self, tensor, value) -> None:
+        """``tensor.grad = value`` in the function: ``None`` is replayed; a value would be the trace's, so refused."""
+        if self.paused:
+            return
+        if value is not None:
+            raise CompileError(
+                "a compiled function set a Tensor's .grad to a value, which a replay would not compute again: "
+                "set it to None (or call zero_grad()) and let backward() give the gradient, or return the value"
+            )
+        self.steps.append(Step("forget", None, (), {}, target=self._leaf_ref(tensor)))
 
     def _leaf_ref(self, tensor):
         found = self.refs.get(id(tensor.data))
