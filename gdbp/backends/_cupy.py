@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ._backend import INSTALL_HINTS, Backend, BackendUnavailableError, import_library, intern
-from ._kernels import UNKNOWN, Kernels, library_kernels
+from ._kernels import UNKNOWN, Kernels, Strided, library_kernels
 from ._numpy import INTO_NAMES
 from ._philox import M64
 from ._scatter import as_key, assign_selected, has_int_array
@@ -62,7 +62,7 @@ PHILOX_KERNEL = dict(in_params="uint64 key0, uint64 key1, uint64 base", out_para
                      operation=PHILOX_OPERATION, name="gdbp_philox_uniform", preamble=PHILOX_PREAMBLE)
 
 
-class CupyKernels(Kernels):
+class CupyKernels(Strided, Kernels):
     """CuPy's fast paths: in-place products and sums, ``cupy.add.at``, one kernel per random draw.
 
     Parameters
@@ -90,15 +90,6 @@ class CupyKernels(Kernels):
         # CuPy's ufuncs and matmul take out= as NumPy's do, under the same names.
         fn = INTO_NAMES.get(name)
         return getattr(self._cp, fn) if fn is not None else None
-
-    def transposed(self, a) -> bool:
-        return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
-
-    def row_major(self, a) -> bool:
-        return a.flags.c_contiguous
-
-    def same_layout(self, a, like) -> bool:
-        return a.flags.c_contiguous or not like.flags.c_contiguous
 
     def copy_like(self, a, like=None):
         out = self._cp.empty_like(a if like is None or like.shape != a.shape else like)

@@ -18,7 +18,7 @@ import numpy
 
 from ._scatter import generic_scatter_add
 
-__all__ = ["Kernels", "kernels", "register_kernels", "library_kernels", "isdtype", "UNKNOWN"]
+__all__ = ["Kernels", "Strided", "kernels", "register_kernels", "library_kernels", "isdtype", "UNKNOWN"]
 
 #: What :meth:`Kernels.memory_of` says when it cannot tell whose memory an array uses.
 UNKNOWN = object()
@@ -341,3 +341,16 @@ def isdtype(xp, dtype, kind) -> bool:
         return answer
     except TypeError:  # an unhashable dtype object
         return bool(xp.isdtype(dtype, kind))
+
+
+class Strided:
+    """The layout answers of libraries whose arrays carry NumPy's flags (NumPy, CuPy): mixed into their kernels."""
+
+    def transposed(self, a) -> bool:
+        return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+    def row_major(self, a) -> bool:
+        return a.flags.c_contiguous
+
+    def same_layout(self, a, like) -> bool:
+        return a.flags.c_contiguous or not like.flags.c_contiguous

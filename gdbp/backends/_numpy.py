@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import Backend, import_library, intern
-from ._kernels import UNKNOWN, Kernels, library_kernels
+from ._kernels import UNKNOWN, Kernels, Strided, library_kernels
 from ._scatter import as_key, assign_selected, has_int_array
 from ._special import scipy_special
 
@@ -46,7 +46,7 @@ DIRECT = {
 }
 
 
-class NumpyKernels(Kernels):
+class NumpyKernels(Strided, Kernels):
     def matmul(self, a, b):
         # numpy.matmul is several times slower than numpy.dot when the shared
         # dimension is 1 (the weight gradient x.T @ g at batch size 1).
@@ -65,15 +65,6 @@ class NumpyKernels(Kernels):
         if name == "sum":
             return self.sum
         return DIRECT.get(name)
-
-    def transposed(self, a) -> bool:
-        return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
-
-    def row_major(self, a) -> bool:
-        return a.flags.c_contiguous
-
-    def same_layout(self, a, like) -> bool:
-        return a.flags.c_contiguous or not like.flags.c_contiguous
 
     def copy_like(self, a, like=None):
         out = np.empty_like(a if like is None or like.shape != a.shape else like)
