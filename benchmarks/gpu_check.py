@@ -78,7 +78,10 @@ def run_step(cmd: list, log_path: Path, timeout: float) -> tuple[int, bool]:
     benchmark then write what they have), and killed 20 seconds later.
     """
     with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # SIGINT restored in the child: a shell without job control starts background jobs with it ignored,
+        # and a Python started so ignores it too (it would then be killed, writing nothing).
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_default_sigint)
 
         def copy():
             for line in proc.stdout:
@@ -101,6 +104,10 @@ def run_step(cmd: list, log_path: Path, timeout: float) -> tuple[int, bool]:
                 proc.wait()
         reader.join(10)
     return proc.returncode, timed_out
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def junit_counts(path: Path) -> dict:
