@@ -29,6 +29,13 @@ CASES = [
     ("mlp", 1024, "GdbpSequentialMLP"),
     ("tiny", None, "GdbpTiny"), ("adam", None, "GdbpAdam"), ("adam", None, "GdbpAdamFlat"),
 ]
+#: Plain array-API code (benchmarks/plain.py), eager and compiled: implementations named as in impl_gdbp.BENCHES.
+PLAIN_CASES = [
+    *[("plain", b, impl) for impl in ("gdbp-plain", "gdbp-compile") for b in (1, 16, 128, 1024)],
+    ("attention", None, "gdbp-plain"), ("attention", None, "gdbp-compile"),
+    ("tiny", None, "gdbp-plain"), ("tiny", None, "gdbp-plain-compile"),
+]
+SETS = {"nn": CASES, "plain": PLAIN_CASES, "all": CASES + PLAIN_CASES}
 
 _CHILD = r"""
 import pickle, sys, time
@@ -43,10 +50,11 @@ while True:
         break
     if kind == "make":
         task, size, name = case
-        bench = getattr(impl_gdbp, name)(problems.make(task, size, 0))
+        make = impl_gdbp.BENCHES[(task, name)] if "-" in name else getattr(impl_gdbp, name)
+        bench = make(problems.make(task, size, 0))
         bench.step()
         out = bench.result()
-        benches[case] = getattr(impl_gdbp, name)(problems.make(task, size, 0))
+        benches[case] = make(problems.make(task, size, 0))
     else:
         step = benches[case].step
         times = []
@@ -94,36 +102,39 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--block-ms", type=float, default=100.0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--cases", choices=sorted(SETS), default="nn",
+                   help="nn: the Tensor and nn paths (default); plain: plain array-API code, eager and compiled")
     args = p.parse_args(argv)
+    cases = SETS[args.cases]
     workers = {"old": Worker(args.old.resolve(), args.threads), "new": Worker(args.new.resolve(), args.threads)}
     try:
-        for case in CASES:
+        for case in cases:
             results = {k: w.ask("make", case) for k, w in workers.items()}
             if not _same(results["old"], results["new"]):
                 raise SystemExit(f"{case}: the two versions give different results; nothing is timed")
         steps = {}
-        for case in CASES:  # steps per block, from a short warm-up of the old version
+        for case in cases:  # steps per block, from a short warm-up of the old version
             t = statistics.median(workers["old"].ask("time", case, 5))
             steps[case] = max(1, int(args.block_ms / 1e3 / t))
-        times = {(k, c): [] for k in workers for c in CASES}
-        ratios = {c: [] for c in CASES}
+        times = {(k, c): [] for k in workers for c in cases}
+        ratios = {c: [] for c in cases}
         rng = random.Random(0)
         for r in range(args.rounds):
-            order = [(k, c) for c in CASES for k in workers]
+            order = [(k, c) for c in cases for k in workers]
             rng.shuffle(order)
             block = {}
             for k, c in order:
                 ts = workers[k].ask("time", c, steps[c])
                 times[(k, c)] += ts
                 block[(k, c)] = statistics.median(ts)
-            for c in CASES:
+            for c in cases:
                 ratios[c].append(block[("new", c)] / block[("old", c)])
             print(f"  round {r + 1}/{args.rounds} done", file=sys.stderr)
     finally:
         for w in workers.values():
             w.close()
     print(f"| case | old | new | new / old (IQR of per-round ratios) |\n| --- | ---: | ---: | ---: |")
-    for c in CASES:
+    for c in cases:
         task, size, name = c
         label = f"{name} {task}" + (f" batch {size}" if size else "")
         old, new = statistics.median(times[("old", c)]), statistics.median(times[("new", c)])

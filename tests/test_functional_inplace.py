@@ -192,3 +192,68 @@ def test_the_object_face_keeps_pytorchs_rule_for_user_leaves():
     with pytest.raises(gdbp.InPlaceError, match="leaf Tensor that requires grad"):
         w += 1.0
     np.testing.assert_array_equal(w.numpy(), XV)
+
+
+def test_aux_shows_the_updated_argument_and_the_gradient_is_for_the_received_one():
+    # f gets grad's own leaf for the array: updated in place, it takes the new value and node, while the
+    # gradient stays the one with respect to the value f received.
+    def f(x):
+        x *= 3.0
+        x[0] = 0.0
+        return (x * x).sum(), x
+
+    x = np.asarray(XV)
+    (value, aux), g = gdbp.value_and_grad(f, has_aux=True)(x)
+    np.testing.assert_allclose(aux, [0.0, 6.0, 9.0])
+    np.testing.assert_allclose(value, 36.0 + 81.0)
+    np.testing.assert_allclose(g, [0.0, 2 * 6.0 * 3.0, 2 * 9.0 * 3.0])
+    np.testing.assert_array_equal(x, XV)
+
+
+def test_a_callers_tensor_that_requires_grad_is_not_rebound():
+    w = gdbp.tensor(np.asarray(XV), requires_grad=True)
+
+    def f(a):
+        a += 1.0
+        return (a * a).sum()
+
+    g = gdbp.grad(f)(w)
+    np.testing.assert_allclose(g.numpy(), 2 * (np.asarray(XV) + 1.0))
+    assert w.is_leaf and w.requires_grad and w.grad is None
+    np.testing.assert_array_equal(w.numpy(), XV)
+
+
+def test_an_outer_transforms_leaf_keeps_its_identity_inside_a_nested_grad():
+    # Inside an outer grad, the inner one gets the outer Tensor: its in-place update goes on an alias.
+    def inner(x):
+        x -= 2.0
+        return (x ** 3).sum()
+
+    def outer(x):
+        g = gdbp.grad(inner)(x)
+        return (g * x).sum()
+
+    got = gdbp.grad(outer)(np.asarray(XV))
+    tx = torch.tensor(XV, dtype=torch.float64, requires_grad=True)
+    (gt,) = torch.autograd.grad(((tx - 2.0) ** 3).sum(), tx, create_graph=True)
+    (gt * tx).sum().backward()
+    np.testing.assert_allclose(got, tx.grad.numpy(), rtol=1e-12)
+
+
+def test_compiled_grad_of_a_closed_over_array_updated_in_place():
+    # The leaf grad makes for a closed-over array is that array at each replay, not a parameter of the plan.
+    a = np.asarray(XV)
+
+    def step(y):
+        def f(x):
+            x += y
+            return (x * x).sum()
+        return gdbp.grad(f)(a)
+
+    compiled = gdbp.compile(step)
+    for shift in (1.0, 2.0, -0.5):
+        y = np.full(3, shift)
+        np.testing.assert_array_equal(compiled(y), 2 * (a + shift))
+        a[1] += 1.0  # a closed-over array is used as it is at each replay
+    assert compiled.traces == 1
+    np.testing.assert_array_equal(a, np.asarray(XV) + [0.0, 3.0, 0.0])

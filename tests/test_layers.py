@@ -136,3 +136,11 @@ def test_no_import_runs_up_or_across_the_layers():
     assert any(package_of(a) == "descent" and package_of(b) == "backprop" for a, b, _ in edges)  # the scan sees edges
     bad = violations(edges)
     assert not bad, "imports that break the layering:\n" + "\n".join(bad)
+
+
+def test_every_module_stays_small():
+    """Modules are small and single-purpose: none of gdbp's source files is over 500 lines."""
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert sizes, "no source files found"
+    over = {name: n for name, n in sizes.items() if n > 500}
+    assert not over, f"modules over 500 lines, split them: {over}"

@@ -91,6 +91,9 @@ class CupyKernels(Strided, Kernels):
         fn = INTO_NAMES.get(name)
         return getattr(self._cp, fn) if fn is not None else None
 
+    def kernel_into(self, name: str):
+        return self.matmul_into if name == "matmul" else None
+
     def copy_like(self, a, like=None):
         out = self._cp.empty_like(a if like is None or like.shape != a.shape else like)
         out[...] = a

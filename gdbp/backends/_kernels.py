@@ -68,6 +68,13 @@ class Kernels:
         """
         return None
 
+    def kernel_into(self, name: str):
+        """The version of kernel ``name`` (one of this object's methods) that writes into ``out=``, or None.
+
+        ``f(*args, out=buf)`` gives what ``getattr(self, name)(*args)`` gives, bit for bit. Generic: none.
+        """
+        return None
+
     def direct(self, name: str):
         """A function that does what the forward of primitive ``name`` does, with fewer calls in between, or None.
 

@@ -57,6 +57,9 @@ class NumpyKernels(Strided, Kernels):
     def into(self, name: str):
         return INTO.get(name)
 
+    def kernel_into(self, name: str):
+        return self.matmul_into if name == "matmul" else None
+
     def scalar_array(self, a):
         return np.asarray(a)  # array-api-compat's asarray checks its arguments first: 10x the time
 

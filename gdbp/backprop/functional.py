@@ -72,17 +72,33 @@ def own(t) -> None:
         t._vc = None  # a new array, with versions of its own: what was saved from the old one stays valid
 
 
-# f gets a non-leaf alias of each leaf (the same array, no copy), so that its in-place updates are recorded.
+class Received(Borrowed):
+    """The version counter of a leaf that grad made for a caller's array and gave f as it is.
+
+    Such a leaf may be updated in place while gradients are recorded, as a non-leaf may: the write is
+    recorded out of place (the Tensor takes the new value and its node), and the gradient is still the
+    one with respect to the value f received, whose leaf the sweep was given before f ran.
+    """
+
+    __slots__ = ()
+
+
+# An outer transform's Tensor gets a non-leaf alias instead (the same array, no copy): f's in-place updates of
+# it are recorded on the alias, never on the caller's Tensor.
 _input_p = defprim("input", lambda xp, x: x, lambda xp, g, ans, x: g, public=False, linear=True)
 
 
-def _received(t):
-    """What f receives for a differentiated argument: an alias of t that records in-place updates out of place.
+def _received(t, fresh: bool):
+    """What f receives for a differentiated argument: t itself if grad made it, else an alias of t.
 
-    Its version counter is Borrowed: a write that would go into the array (under no_grad) copies it first.
-    The node is built here rather than by engine.apply, which would cost twice as much on every call.
+    Either way its version counter is Borrowed: a write that would go into the caller's array (under
+    no_grad) copies it first. The alias's node is built here rather than by engine.apply, which would
+    cost twice as much.
     """
-    data, parent = t.data, (t if t._node is None else t._node)  # a fresh leaf, or an outer transform's Tensor
+    if fresh:
+        t._vc = Received([0])
+        return t
+    data, parent = t.data, (t if t._node is None else t._node)
     return make(data, t._backend, node=Node(_input_p, [parent], [data], {}, data, t._backend, None),
                 vc=Borrowed([0]))
 
@@ -124,20 +140,22 @@ def _call(f, args, kwargs, argnums):
     """Run f with the chosen arguments as fresh leaves; return everything backprop needs."""
     nums, single = _argnums(argnums, len(args))
     nested = _mode.depth > 0
-    raw_out = not any(isinstance(leaf, Tensor) for a in args for leaf in _flatten(a)[0])
-    if any(isinstance(leaf, Tensor) and leaf._rg for i in nums for leaf in _flatten(args[i])[0]):
+    flat = [_flatten(a) for a in args]
+    raw_out = not any(isinstance(leaf, Tensor) for leaves, _ in flat for leaf in leaves)
+    if any(isinstance(leaf, Tensor) and leaf._rg for i in nums for leaf in flat[i][0]):
         nested = True  # a tracked Tensor came in: keep the result differentiable
     call_args = list(args)
     wanted = {}
     _mode.depth += 1  # inside f, a nested transform records its backward pass for this one
     try:
         with GradMode(True):
-            for i in range(len(args)):
-                leaves, rebuild = _flatten(args[i])
+            for i, (leaves, rebuild) in enumerate(flat):
                 if i in nums:
                     ts = [_target(leaf, nested) for leaf in leaves]
-                    wanted[i] = (ts, rebuild)
-                    given = [_received(t) for t in ts]
+                    # What the sweep differentiates with respect to, taken now: f may update a leaf in place.
+                    keys = [t._node if t._node is not None else t for t in ts]
+                    wanted[i] = (ts, rebuild, keys)
+                    given = [_received(t, t is not leaf) for t, leaf in zip(ts, leaves)]
                 else:
                     given = [_lent(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
                 call_args[i] = rebuild(given)
@@ -145,7 +163,7 @@ def _call(f, args, kwargs, argnums):
     finally:
         _mode.depth -= 1
     # In argnums' order, a repeated position twice (as JAX does): grad(f, (1, 0)) gives (df/dx1, df/dx0).
-    targets = [wanted[i][0] for i in nums]
+    targets = [(wanted[i][0], wanted[i][2]) for i in nums]
     rebuilds = [wanted[i][1] for i in nums]
     return out, targets, rebuilds, single, nested, raw_out
 
@@ -182,11 +200,13 @@ def _scalar_output(out, fname):
 
 
 def _gradients(outs, seeds, targets, nested, retain=False):
-    flat = [t for ts in targets for t in ts]
+    flat = [t for ts, _ in targets for t in ts]
     if any(o._rg for o in outs):
         tracked = [o for o in outs if o._rg]
         tracked_seeds = [s for o, s in zip(outs, seeds) if o._rg]
-        found = backprop(tracked, tracked_seeds, targets=flat, create_graph=nested, retain_graph=nested or retain)
+        keys = [k for _, ks in targets for k in ks]
+        found = backprop(tracked, tracked_seeds, targets=flat, create_graph=nested, retain_graph=nested or retain,
+                         keys=keys)
     else:
         found = [None] * len(flat)  # the output does not depend on the inputs at all
     result = []
@@ -201,7 +221,7 @@ def _gradients(outs, seeds, targets, nested, retain=False):
 
 def _structure(grads, targets, rebuilds, single):
     out, start = [], 0
-    for ts, rebuild in zip(targets, rebuilds):
+    for (ts, _), rebuild in zip(targets, rebuilds):
         out.append(rebuild(grads[start:start + len(ts)]))
         start += len(ts)
     return out[0] if single else tuple(out)

@@ -81,7 +81,7 @@ def _saved_tensor(raw, parent, backend):
     return make(raw, backend, node=parent)
 
 
-def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
+def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None, keys=None):
     """Sweep the graph backward from ``roots``, seeded with ``seeds``.
 
     Parameters
@@ -97,6 +97,9 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
         Record the backward pass itself, for higher-order derivatives.
     retain_graph : bool, optional
         Keep saved values for another sweep; defaults to ``create_graph``.
+    keys : list, optional
+        What each target was when it was used (its node, or the leaf itself):
+        given where a target may have been updated in place since.
     """
     if retain_graph is None:
         retain_graph = create_graph
@@ -117,7 +120,7 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
     target_nodes = ()
     if targets is not None:
         # Sweep only the nodes from which some target can be reached.
-        target_keys = [t._node if t._node is not None else t for t in targets]
+        target_keys = keys if keys is not None else [t._node if t._node is not None else t for t in targets]
         target_nodes = set(k for k in target_keys if type(k) is Node)
         wanted = set(target_keys)
         for node in order:  # parents first, so reach is known for every parent
@@ -153,8 +156,7 @@ def backprop(roots, seeds, targets=None, create_graph=False, retain_graph=None):
 
     if targets is not None:
         out = []
-        for t in targets:
-            key = t._node if t._node is not None else t
+        for t, key in zip(targets, target_keys):
             g = found.get(key) if type(key) is Node else leaf_grads.get(key)
             out.append(None if g is None else _own(g, t._backend, handed, lent, traced, t.data))
         return out

@@ -387,7 +387,7 @@ class Tensor:
 
     def _operand(self, other, prim):
         """other's raw value for an in-place write: a scalar or an array of self's backend, never a silent copy."""
-        if type(self._vc) is Borrowed:
+        if isinstance(self._vc, Borrowed):
             own(self)  # first, a write into an array lent by a caller of grad takes a copy (functional.Borrowed)
         if isinstance(other, Tensor):
             if other._backend is not self._backend:
@@ -401,7 +401,7 @@ class Tensor:
         return other
 
     def _check_leaf(self, what: str) -> None:
-        if self._rg and self._node is None:
+        if self._rg and self._node is None and type(self._vc) is not Received:  # (grad's own leaves may)
             raise InPlaceError(
                 f"{what}: a leaf Tensor that requires grad cannot be changed in place while gradients are recorded "
                 "(its gradient would describe a value that no longer exists); do it inside gdbp.no_grad(), "
@@ -429,7 +429,7 @@ class Tensor:
             self._check_leaf(f"in-place {prim.name}")
             self._rebind(apply(prim, (self, other), _NOKW))
         elif _trace.tracing and _trace.tracer() is not None:
-            self._traced_inplace(prim, other)
+            _trace.tracer().inplace_op(self, prim, other)  # gdbp.compile traces: recorded, then written
         else:
             raw = self._operand(other, prim)
             if self._backend.mutable:
@@ -438,18 +438,6 @@ class Tensor:
                 self.data = apply(prim, (self, other), _NOKW).data
             self.mark_changed()
         return self
-
-    def _traced_inplace(self, prim, other) -> None:
-        # While gdbp.compile traces: the op is recorded, then its result written where self's data is.
-        self._operand(other, prim)
-        new = apply(prim, (self, other), _NOKW)
-        if self._backend.mutable:
-            self.data[...] = new.data
-            _trace.tracer().inplace(self, new)
-        else:
-            _trace.tracer().rebind(self, new)
-            self.data = new.data
-        self.mark_changed()
 
 
 #: The arithmetic operators: ``a + b`` is ``ops.add(a, b)``, ``b + a`` with ``a`` a Tensor is
@@ -505,4 +493,4 @@ from .primitive import OPS  # noqa: E402
 from .sweep import backprop  # noqa: E402
 from .namespace import namespace_for  # noqa: E402
 from .ufuncs import array_ufunc, host_values  # noqa: E402
-from .functional import Borrowed, own  # noqa: E402
+from .functional import Borrowed, Received, own  # noqa: E402

@@ -43,7 +43,11 @@ def flatten(tree):
         keys = list(tree)
         found, rebuild_values = flatten([tree[k] for k in keys])
         return found, lambda values: dict(zip(keys, rebuild_values(values)))
-    return [tree], lambda values: values[0]
+    return [tree], _first
+
+
+def _first(values):  # the rebuild of a leaf: one function for all, not a closure per call
+    return values[0]
 
 
 def leaves(tree) -> list:

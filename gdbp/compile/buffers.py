@@ -5,9 +5,10 @@ op writes into ``out=`` (NumPy's and CuPy's ufuncs and matmul:
 ``kernels.into``), the plan keeps a buffer for it instead of allocating a
 fresh array each replay, and values whose lifetimes do not overlap share one
 buffer. A value gets no buffer when something may hold on to it past the
-replay or see it through a view: a function output, a leaf's gradient, an
-argument of an opaque or external step, the input of an op that may return
-a view (reshape, slicing, a transpose...).
+replay: a function output, a leaf's gradient, an argument of an opaque or
+external step. A value read by an op that may return a view of it (reshape,
+slicing, a transpose...) keeps its buffer as long as the view is read, and
+has none if the view escapes so.
 
 An op whose result is written straight back into an array in place (``w -= lr
 * g`` is a subtract, then the write into ``w``) computes into that array.
@@ -64,14 +65,23 @@ def plan_buffers(steps, outputs, meta):
     """
     uses: dict[int, list] = {}
     escaping = set(_slots(tuple(outputs)))
+    base: dict[int, int] = {}  # a view's slot -> the slot whose memory it may share
     for k, step in enumerate(steps):
         read = list(_slots(step.args)) + list(_slots(tuple(step.kw.values())))
         for s in read:
             uses.setdefault(s, []).append(k)
-        if not _reads_fresh(step):
+        viewed = _viewed(step)
+        if viewed is not None:
+            base[step.outs[0]] = base.get(viewed, viewed)
+            escaping.update(s for s in read if s != viewed)  # an index array in a key: kept as it is
+        elif not _reads_fresh(step):
             escaping.update(read)
         if step.target is not None:
             escaping.update(_slots(step.target))
+    for view, b in base.items():  # a base lives while its views are read, and escapes with them
+        uses.setdefault(b, []).extend(uses.get(view, []))
+        if view in escaping:
+            escaping.add(b)
     into, fused, buffers, shapes = {}, set(), {}, []
     free: dict[tuple, list] = {}
     release: dict[int, list] = {}
@@ -82,9 +92,20 @@ def plan_buffers(steps, outputs, meta):
     return into, buffers, fused, shapes
 
 
+def _viewed(step):
+    """The slot a step's value may be a view of (an op with the view flag, on a slot), or None."""
+    if (step.kind == "apply" and getattr(step.fn, "view", False) and len(step.outs) == 1
+            and step.outs[0] is not None and step.args and isinstance(step.args[0], Slot)):
+        return step.args[0].index
+    return None
+
+
 def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, free, release) -> None:
     """Decide where step k's value goes: into its assign target, into a kept buffer, or a fresh array."""
-    if step.kind != "apply" or len(step.outs) != 1 or step.fix or step.kw:
+    if step.kind != "apply" or len(step.outs) != 1 or step.fix:
+        return
+    kernel = step.fn.name == "kernel"  # a backend kernel (a matrix product of the backward pass)
+    if step.kw and not kernel:
         return
     (o,) = step.outs
     if o not in meta:
@@ -92,7 +113,8 @@ def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, f
     shape, dtype, backend, row_major = meta[o]
     if complex_value(meta[o]):  # as in Plan._direct: the library's own function is not always the forward
         return
-    fn = backend.kernels.into(step.fn.name)
+    kernels = backend.kernels
+    fn = kernels.kernel_into(step.kw["name"].value) if kernel else kernels.into(step.fn.name)
     if fn is None:
         return
     used = uses.get(o, [])

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import backends
 from ..backprop import Tensor
+from ..backprop.engine import apply
 from ..backprop.trace import CompileError
 
 __all__ = ["Tracer", "Slot", "Leaf", "Const", "Step"]
@@ -154,6 +155,18 @@ class Tracer:
         if res is not None:
             slots += (self.new_slot(res).index,)
         self.steps.append(Step("apply", prim, args, kwr, slots, xp=backend.xp, fix=fixed))
+
+    def inplace_op(self, tensor, prim, other) -> None:
+        """``tensor op= other`` while tracing: the op is recorded, then its result written where tensor's data is."""
+        tensor._operand(other, prim)
+        new = apply(prim, (tensor, other), {})
+        if tensor.backend.mutable:
+            tensor.data[...] = new.data
+            self.inplace(tensor, new)
+        else:
+            self.rebind(tensor, new)
+            tensor.data = new.data
+        tensor.mark_changed()
 
     def inplace(self, tensor, value) -> None:
         """``tensor.data[...] = value``: the write of an in-place operation (value already recorded)."""
