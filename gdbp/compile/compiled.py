@@ -62,13 +62,16 @@ class Compiled:
         shapes changed, trace again).
     max_signatures : int
         Plans kept; the least recently used is dropped beyond that.
+    rewrite : bool
+        Whether traces apply :mod:`gdbp.compile.rewrites`.
     """
 
-    def __init__(self, fn, max_signatures: int = 8):
+    def __init__(self, fn, max_signatures: int = 8, rewrite: bool = True):
         if not callable(fn):
             raise TypeError(f"gdbp.compile takes a function, got {type(fn).__name__}")
         self.fn = fn
         self.max_signatures = max_signatures
+        self.rewrite = rewrite
         self.traces = 0
         self._plans: OrderedDict = OrderedDict()
         functools.update_wrapper(self, fn)
@@ -93,7 +96,7 @@ class Compiled:
         return self._trace(key, leaves, rebuild or (lambda values: (tuple(values), {})), raw_out)
 
     def _trace(self, key, leaves, rebuild, raw_out):
-        t = Tracer()
+        t = Tracer(rewrite=self.rewrite)
         call_leaves = []
         for leaf in leaves:
             if not _is_array(leaf):
@@ -166,7 +169,7 @@ def _outputs(values, rebuild, copies, raw_out):
     return rebuild(out)
 
 
-def compile(fn=None, *, max_signatures: int = 8):
+def compile(fn=None, *, max_signatures: int = 8, rewrite: bool = True):
     """Trace ``fn`` once per signature of its arguments and replay the plan (see :mod:`gdbp.compile`).
 
     Parameters
@@ -177,6 +180,11 @@ def compile(fn=None, *, max_signatures: int = 8):
         parameters, through an optimizer).
     max_signatures : int
         How many plans to keep (default 8).
+    rewrite : bool
+        Rewrite composed code whose backward pass costs more than its math
+        (:mod:`gdbp.compile.rewrites`: the log-sum-exp built from max, exp,
+        sum and log); results then differ from eager ones by rounding. With
+        False, a plan runs the operations an eager call runs, in its order.
 
     Returns
     -------
@@ -195,5 +203,5 @@ def compile(fn=None, *, max_signatures: int = 8):
     >>> g = step(w, x2)         # x2 of x's shape and dtype: replayed
     """
     if fn is None:
-        return functools.partial(compile, max_signatures=max_signatures)
-    return Compiled(fn, max_signatures)
+        return functools.partial(compile, max_signatures=max_signatures, rewrite=rewrite)
+    return Compiled(fn, max_signatures, rewrite)

@@ -1,0 +1,96 @@
+"""Rewrites of the traced graph: composed code whose backward pass costs more than its math needs.
+
+They run while gdbp.compile traces, on the graph the traced sweep then walks,
+so the plan records the rewritten backward pass; the forward steps stay as
+the function wrote them. Each rewrite keeps the gradient a function of the
+same saved values (so higher-order gradients still see how they depend on
+the inputs), and changes results only by rounding.
+
+The log-sum-exp written as array-API code,
+
+    m = max(z, axis, keepdims=True);  lse = log(sum(exp(z - m), axis)) + m[..., 0]
+
+has the gradient ``g * softmax(z) = e * (g / s)`` with ``e = exp(z - m)`` and
+``s = sum(e)``: the shift m drops out (d lse / dm = 1 - sum(e) / s = 0). Swept
+as written, the backward pass also computes that zero: m's gradient from both
+of its uses, and max's rule spreading it over the row's ties (a comparison,
+a cast, a count, a division): about fifteen steps, where two do the work.
+"""
+
+from __future__ import annotations
+
+from ..backprop import defprim
+from ..backprop.engine import Node
+
+__all__ = ["fuse_logsumexp"]
+
+
+def _lse_forward(xp, z, e, s, *, axis):
+    return xp.log(s) + xp.max(z, axis=axis)
+
+
+def _lse_vjp(xp, g, ans, z, e, s, *, axis):
+    # The same operations the composition's sweep does for z's share through exp (g / s, broadcast, times e).
+    return e * xp.reshape(g / s, e.shape[:axis] + (1,) + e.shape[axis + 1:])
+
+
+def _none(xp, g, ans, *args, **kw):
+    return None  # e and s are read, not differentiated: the composition's own nodes carry their gradients
+
+
+_lse_p = defprim("logsumexp_composed", _lse_forward, _lse_vjp, _none, _none, public=False)
+
+
+def _axis(node, ndim):
+    axis = node.kw.get("axis")
+    if isinstance(axis, tuple):
+        if len(axis) != 1:
+            return None
+        axis = axis[0]
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        return None
+    return axis % ndim if -ndim <= axis < ndim else None
+
+
+def _is(node, name) -> bool:
+    return type(node) is Node and node.prim.name == name
+
+
+def fuse_logsumexp(out) -> bool:
+    """If ``out`` (a sum's result) is the log-sum-exp composition above, give it one node for its gradient."""
+    add = out._node
+    if not _is(add, "add"):
+        return False
+    for i in (0, 1):
+        log, shift = add.parents[i], add.parents[1 - i]
+        if _is(log, "log") and _fuse(out, add, log, shift, add.args[1 - i]):
+            return True
+    return False
+
+
+def _fuse(out, add, log, shift, shift_raw) -> bool:
+    total = log.parents[0]
+    if not _is(total, "sum") or total.kw.get("keepdims") or total.kw.get("dtype") is not None:
+        return False
+    exp = total.parents[0]
+    if not _is(exp, "exp") or not _is(exp.parents[0], "subtract"):
+        return False
+    sub = exp.parents[0]
+    z, m = sub.args
+    top = sub.parents[1]
+    if (not _is(top, "max") or not top.kw.get("keepdims") or top.args[0] is not z
+            or top.parents[0] is not sub.parents[0]):
+        return False
+    ndim = z.ndim
+    axis = _axis(top, ndim)
+    if axis is None or _axis(total, ndim) != axis or m is not top.ans:
+        return False
+    # The other term is m without its kept axis: a reshape or an index of every element (m[:, 0]).
+    if not (type(shift) is Node and shift.parents[0] is top and shift.prim.name in ("getitem", "reshape")
+            and tuple(shift_raw.shape) == tuple(out.shape)):
+        return False
+    e, s = exp.ans, log.args[0]
+    checks = (total.checks or []) + (log.checks or [])  # e and s, as their own nodes check them
+    out._node = Node(_lse_p, [sub.parents[0], exp, total], [z, e, s], {"axis": axis}, out.data, add.backend,
+                     checks or None)
+    return True
