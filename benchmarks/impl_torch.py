@@ -122,6 +122,17 @@ class TorchTiny:
         return {"out": self.out.detach().cpu().numpy(), "grads": [self.W.grad.cpu().numpy(), self.b.grad.cpu().numpy()]}
 
 
+class TorchPlainTiny(TorchTiny):
+    """benchmarks.plain.tiny in torch's functions: torch.sum(torch.maximum(x @ W + b, 0)).backward()."""
+
+    def step(self):
+        self.W.grad = self.b.grad = None
+        zero = torch.zeros((), dtype=self.x.dtype, device=self.x.device)
+        out = torch.sum(torch.maximum(self.x @ self.W + self.b, zero))
+        out.backward()
+        self.out = out
+
+
 class TorchAdam:
     """torch.optim.Adam(foreach=True): a few multi-tensor kernels for all parameters."""
 
@@ -203,5 +214,6 @@ BENCHES = {
     ("plain", "torch-plain"): functools.partial(TorchPlain, program="mlp"),
     ("attention", "torch-plain"): functools.partial(TorchPlain, program="attention"),
     ("tiny", "torch"): TorchTiny,
+    ("tiny", "torch-plain"): TorchPlainTiny,
     ("adam", "torch"): TorchAdam,
 }

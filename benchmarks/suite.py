@@ -46,7 +46,8 @@ IMPLS = {
                                 "adam": "PyTorch optim.Adam (foreach)"}),
         Impl("torch-nn", "torch", {"mlp": "PyTorch nn.Sequential + optim.SGD"}),
         Impl("torch-plain", "torch", {"plain": "PyTorch autograd, same code in torch functions",
-                                      "attention": "PyTorch autograd, same code in torch functions"}),
+                                      "attention": "PyTorch autograd, same code in torch functions",
+                                      "tiny": "PyTorch, plain code in torch functions (torch.maximum)"}),
         Impl("autograd", "autograd", {"mlp": "HIPS autograd", "tiny": "HIPS autograd"}),
         Impl("numpy-flat", "numpy", {"adam": "hand-written NumPy, one flat buffer"}),
     )

@@ -248,8 +248,12 @@ for _label, (_a, _b) in {
     "1d-1d": ((4,), (4,)),
     "1d-3d": ((4,), (2, 4, 3)),
     "3d-1d": ((2, 3, 4), (4,)),
+    "stack-2d": ((2, 3, 4), (4, 5)),  # on NumPy, one product over the stack's rows, forward and backward
+    "4d-2d": ((2, 2, 3, 4), (4, 2)),
 }.items():
     case("matmul", matmul, Float(_a), Float(_b), label=_label)
+# A stack that is not C-ordered (a transposed view) is multiplied matrix by matrix.
+case("matmul", lambda x, y: ns(x).matrix_transpose(x) @ y, Float((2, 4, 3)), Float((4, 2)), label="stack-view-2d")
 case("matmul", lambda x, y: x @ y, Float((2, 3)), Float((3, 2)), label="operator")
 case("matrix_transpose", lambda x: ns(x).matrix_transpose(x), Float((2, 3, 4)))
 case("tensordot", lambda x, y: ns(x, y).tensordot(x, y, axes=1), Float((2, 3)), Float((3, 4)), label="axes1")

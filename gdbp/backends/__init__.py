@@ -25,6 +25,9 @@ from ._nccl import NCCLEngine, nccl_probe
 from ._random import CounterStream, HostGenerator, device_rng, host_rng
 from ._resolve import auto, resolve
 from ._special import SPECIAL_NAMES, ufunc_names
+from ._memory import tune_allocator
+
+tune_allocator()  # glibc's malloc keeps the memory eager steps reuse (see _memory.py; GDBP_MALLOC=system: not)
 
 __all__ = [
     "Backend",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import _memory
 from ._backend import BackendUnavailableError
 from ._cupy import probe_cuda
 from ._mpi import mpi_report
@@ -70,4 +71,5 @@ def report() -> str:
     lines.append(f"  {mpi_report()}")
     ok, why = nccl_probe() if probe_cuda()[0] else (False, "no CUDA device")
     lines.append(f"  nccl: {'ok' if ok else '--'} {why}")
+    lines.append(f"host memory: {_memory.TUNED}")
     return "\n".join(lines)

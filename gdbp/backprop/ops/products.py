@@ -11,7 +11,7 @@ from .reductions import sum_p
 
 
 def _matmul_forward(xp, x, y):
-    return x @ y
+    return backends.kernels(xp).matmul(x, y)  # NumPy's: a stack times a matrix as one product
 
 
 def _mT(xp, a):
@@ -54,6 +54,9 @@ def _matmul_y(xp, g, ans, x, y):
     if y.ndim == 2 and x.ndim == 2 and k.transposed(y):
         # y is a transpose (x @ W.T): (g^T x)^T, laid out as y, so that W's gradient comes out laid out as W.
         return _mT(xp, k.matmul(_mT(xp, g), x))
+    if y.ndim == 2 and x.ndim > 2:
+        # A stack times one matrix: dy sums over the stack, which one product over all its rows does.
+        return k.matmul(_mT(xp, xp.reshape(x, (-1, x.shape[-1]))), xp.reshape(g, (-1, g.shape[-1])))
     return k.matmul(_mT(xp, x), g)
 
 
