@@ -14,6 +14,7 @@ from .backprop import (
     grad,
     is_grad_enabled,
     no_grad,
+    rewriting,
     tensor,
     value_and_grad,
     vjp,
@@ -32,6 +33,6 @@ from ._version import __version__
 __all__ = [
     "Backend", "GradRequirementError", "GraphFreedError", "InPlaceError", "NotDifferentiableError",
     "ShapeError", "Tensor", "backends", "current", "custom_vjp", "enable_grad", "grad", "is_grad_enabled",
-    "no_grad", "tensor", "transfer", "use", "value_and_grad", "vjp",
+    "no_grad", "rewriting", "tensor", "transfer", "use", "value_and_grad", "vjp",
     "train", "save", "load", "plot", "compile", "Compiled", "CompileError",
 ]

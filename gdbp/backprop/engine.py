@@ -53,6 +53,8 @@ class Cotangents(tuple):
 
 
 _SCALARS = (int, float, bool, complex)
+#: primitive -> a rewrite of the node just recorded for it (gdbp.backprop.rewrites fills it in)
+REWRITES: dict = {}
 _FLOATING = ("real floating", "complex floating")  # the dtypes that carry gradients
 
 
@@ -125,6 +127,8 @@ def apply(prim, args: tuple, kw: dict):
     if record:
         out._node = _record(prim, args, raw, kw if res is None else dict(kw, res=res), ans, backend, out)
         out._rg = True
+        if prim in REWRITES and _mode.rewrite:
+            REWRITES[prim](out)
     if _trace.tracing:
         _traced(prim, raw, kw, res, out, backend, fixed)
     return out

@@ -7,15 +7,17 @@ with recording on and no transform running.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
-__all__ = ["is_grad_enabled", "no_grad", "enable_grad", "GradMode", "state"]
+__all__ = ["is_grad_enabled", "no_grad", "enable_grad", "GradMode", "rewriting", "state"]
 
 
 class _State(threading.local):
     # Class attributes are what every new thread starts from.
     grad_enabled = True  # operations on Tensors that require grad are recorded
     depth = 0  # how many of gdbp's transforms (grad, vjp...) are running their function
+    rewrite = True  # the engine applies gdbp.backprop.rewrites as it records
 
 
 #: This thread's grad mode; the engine reads ``state.grad_enabled`` on every operation.
@@ -68,3 +70,18 @@ def no_grad() -> GradMode:
 def enable_grad() -> GradMode:
     """Context manager (or decorator) that turns recording back on inside :func:`no_grad`."""
     return GradMode(True)
+
+
+@contextlib.contextmanager
+def rewriting(flag: bool):
+    """Inside the block, whether the engine rewrites composed code as it records (gdbp.backprop.rewrites).
+
+    With False, the graph is the operations as written (the log-sum-exp built from max, exp, sum and log
+    keeps the shift's gradient and max's rule for ties). For the current thread only.
+    """
+    previous = state.rewrite
+    state.rewrite = bool(flag)
+    try:
+        yield
+    finally:
+        state.rewrite = previous

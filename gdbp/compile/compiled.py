@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 from .. import backends
 from ..backprop import Tensor, make, tree
+from ..backprop.mode import rewriting
 from ..backprop.trace import CompileError, set_tracer, tracer
 from .plan import Plan
 from .tracer import Const, Tracer
@@ -63,7 +64,7 @@ class Compiled:
     max_signatures : int
         Plans kept; the least recently used is dropped beyond that.
     rewrite : bool
-        Whether traces apply :mod:`gdbp.compile.rewrites`.
+        Whether traces record the graph with :mod:`gdbp.backprop.rewrites` (as eager calls do by default).
     """
 
     def __init__(self, fn, max_signatures: int = 8, rewrite: bool = True):
@@ -96,7 +97,7 @@ class Compiled:
         return self._trace(key, leaves, rebuild or (lambda values: (tuple(values), {})), raw_out)
 
     def _trace(self, key, leaves, rebuild, raw_out):
-        t = Tracer(rewrite=self.rewrite)
+        t = Tracer()
         call_leaves = []
         for leaf in leaves:
             if not _is_array(leaf):
@@ -114,7 +115,8 @@ class Compiled:
         args, kwargs = rebuild(call_leaves)
         set_tracer(t)
         try:
-            out = self.fn(*args, **kwargs)
+            with rewriting(self.rewrite):
+                out = self.fn(*args, **kwargs)
         finally:
             set_tracer(None)
         self.traces += 1
@@ -181,10 +183,10 @@ def compile(fn=None, *, max_signatures: int = 8, rewrite: bool = True):
     max_signatures : int
         How many plans to keep (default 8).
     rewrite : bool
-        Rewrite composed code whose backward pass costs more than its math
-        (:mod:`gdbp.compile.rewrites`: the log-sum-exp built from max, exp,
-        sum and log); results then differ from eager ones by rounding. With
-        False, a plan runs the operations an eager call runs, in its order.
+        Record the traced graph with the rewrites eager calls use by default
+        (:mod:`gdbp.backprop.rewrites`: the log-sum-exp built from max, exp,
+        sum and log gets one gradient node); False traces the operations as
+        written, as an eager call inside ``rewriting(False)`` runs them.
 
     Returns
     -------

@@ -21,7 +21,6 @@ from .. import backends
 from ..backprop import Tensor
 from ..backprop.engine import apply
 from ..backprop.trace import CompileError
-from .rewrites import fuse_logsumexp
 
 __all__ = ["Tracer", "Slot", "Leaf", "Const", "Step"]
 
@@ -65,8 +64,7 @@ class Step:
 class Tracer:
     """Records a function's steps while it runs; :class:`gdbp.compile.plan.Plan` turns them into code."""
 
-    def __init__(self, rewrite: bool = True):
-        self.rewrite = rewrite  # apply gdbp.compile.rewrites to the graph as it is recorded
+    def __init__(self):
         self.steps: list[Step] = []
         self.n_slots = 0
         self.refs: dict[int, Any] = {}  # id(array) -> Slot or Leaf
@@ -157,8 +155,6 @@ class Tracer:
         if res is not None:
             slots += (self.new_slot(res).index,)
         self.steps.append(Step("apply", prim, args, kwr, slots, xp=backend.xp, fix=fixed))
-        if self.rewrite and prim.name == "add" and isinstance(out, Tensor) and out._node is not None:
-            fuse_logsumexp(out)
 
     def inplace_op(self, tensor, prim, other) -> None:
         """``tensor op= other`` while tracing: the op is recorded, then its result written where tensor's data is."""

@@ -1,10 +1,12 @@
-"""Rewrites of the traced graph: composed code whose backward pass costs more than its math needs.
+"""Rewrites of the recorded graph: composed code whose backward pass costs more than its math needs.
 
-They run while gdbp.compile traces, on the graph the traced sweep then walks,
-so the plan records the rewritten backward pass; the forward steps stay as
-the function wrote them. Each rewrite keeps the gradient a function of the
-same saved values (so higher-order gradients still see how they depend on
-the inputs), and changes results only by rounding.
+The engine applies them as it records the graph, eagerly and so while
+gdbp.compile traces (the plan then holds the rewritten backward pass); the
+forward values are computed as the function wrote them. Each rewrite keeps
+the gradient a function of the same saved values (so that higher-order
+gradients still see how they depend on the inputs), and changes gradients
+only by rounding. ``rewriting(False)`` (:mod:`gdbp.backprop.mode`) records
+the graph as written.
 
 The log-sum-exp written as array-API code,
 
@@ -19,8 +21,8 @@ a cast, a count, a division): about fifteen steps, where two do the work.
 
 from __future__ import annotations
 
-from ..backprop import defprim
-from ..backprop.engine import Node
+from .engine import REWRITES, Node
+from .primitive import defprim
 
 __all__ = ["fuse_logsumexp"]
 
@@ -94,3 +96,12 @@ def _fuse(out, add, log, shift, shift_raw) -> bool:
     out._node = Node(_lse_p, [sub.parents[0], exp, total], [z, e, s], {"axis": axis}, out.data, add.backend,
                      checks or None)
     return True
+
+
+def _register() -> None:
+    from .ops.elementwise import add_p  # the ops are built on the engine: looked up once they exist
+
+    REWRITES[add_p] = fuse_logsumexp
+
+
+_register()

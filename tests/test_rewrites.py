@@ -1,9 +1,11 @@
-"""gdbp.compile's rewrites of composed code: each checked against the unrewritten plan and against torch.
+"""The engine's rewrites of composed code (gdbp.backprop.rewrites), checked against the graph as written and torch.
 
-The log-sum-exp written with max, exp, sum and log gets one gradient node
-while tracing (gdbp.compile.rewrites): its plan drops the shift's gradient,
-which is zero, and max's tie rule. The unrewritten plan (``rewrite=False``)
-replays the eager computation bit for bit; the rewritten one differs by rounding.
+The log-sum-exp written with max, exp, sum and log gets one gradient node as
+it is recorded, eagerly and while gdbp.compile traces: the backward pass drops
+the shift's gradient, which is zero, and max's tie rule. A compiled plan
+replays what the eager call runs, bit for bit, with the rewrite (the default)
+and without it (``rewriting(False)`` eagerly, ``rewrite=False`` compiled);
+the two differ by rounding.
 """
 
 from __future__ import annotations
@@ -58,23 +60,37 @@ def _data(rng, lse):
 
 
 @pytest.mark.parametrize("lse", list(FORMS), ids=lambda f: f.__name__)
-def test_the_rewritten_plan_agrees_with_the_unrewritten_one_and_with_torch(lse, rng):
+def test_rewritten_and_as_written_agree_eagerly_compiled_and_with_torch(lse, rng):
     vg = gdbp.value_and_grad(_cost(lse))
-    rewritten, plain = gdbp.compile(vg), gdbp.compile(vg, rewrite=False)
+    rewritten, as_written = gdbp.compile(vg), gdbp.compile(vg, rewrite=False)
     for _ in range(3):
         w, x, y = _data(rng, lse)
-        (v1, g1), (v2, g2), (v3, g3) = rewritten(w, x, y), plain(w, x, y), vg(w, x, y)
-        np.testing.assert_array_equal(v2, v3)  # unrewritten: what eager runs, in its order
-        np.testing.assert_array_equal(g2, g3)
-        np.testing.assert_array_equal(v1, v3)  # the forward is not rewritten
-        np.testing.assert_allclose(g1, g3, rtol=1e-12, atol=1e-15)
+        (v1, g1), (v2, g2) = rewritten(w, x, y), as_written(w, x, y)
+        v3, g3 = vg(w, x, y)
+        with gdbp.rewriting(False):
+            v4, g4 = vg(w, x, y)
+        np.testing.assert_array_equal(g1, g3)  # each plan replays what the eager call runs
+        np.testing.assert_array_equal(g2, g4)
+        for v in (v1, v2, v4):
+            np.testing.assert_array_equal(v, v3)  # the forward is the same either way
+        np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-15)
         tw = torch.tensor(w, requires_grad=True)
         z = torch.as_tensor(x) @ tw
         (torch.logsumexp(z, dim=FORMS[lse]) * torch.as_tensor(y)).mean().backward()
         np.testing.assert_allclose(g1, tw.grad.numpy(), rtol=1e-12, atol=1e-15)
     # max's tie rule (a comparison, a cast, a count) and the shift's gradient are gone from the plan
-    assert "equal" in _names(plain.plan(w, x, y)) and "equal" not in _names(rewritten.plan(w, x, y))
-    assert len(rewritten.plan(w, x, y).steps) < len(plain.plan(w, x, y).steps) - 5
+    assert "equal" in _names(as_written.plan(w, x, y)) and "equal" not in _names(rewritten.plan(w, x, y))
+    assert len(rewritten.plan(w, x, y).steps) < len(as_written.plan(w, x, y).steps) - 5
+
+
+def test_the_eager_graph_holds_one_node_for_the_composition(rng):
+    z = gdbp.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    out = lse_m0(z)
+    assert out._node.prim.name == "logsumexp_composed" and out._node.parents[0] is z
+    with gdbp.rewriting(False):
+        assert lse_m0(z)._node.prim.name == "add"
+    with gdbp.no_grad():
+        assert lse_m0(z)._node is None  # nothing recorded, nothing rewritten
 
 
 def test_tied_maxima_give_softmax_as_torch_does(rng):
@@ -86,7 +102,8 @@ def test_tied_maxima_give_softmax_as_torch_does(rng):
     tz = torch.tensor(z, requires_grad=True)
     (torch.logsumexp(tz, dim=1) * torch.tensor([1.0, -2.0])).sum().backward()
     np.testing.assert_allclose(got, tz.grad.numpy(), rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(got, gdbp.grad(cost)(z), rtol=1e-14, atol=1e-15)
+    with gdbp.rewriting(False):  # as written: the shift's gradient (zero up to rounding) shared by the ties
+        np.testing.assert_allclose(got, gdbp.grad(cost)(z), rtol=1e-14, atol=1e-15)
 
 
 def test_second_derivatives_through_the_rewritten_node(rng):
@@ -103,7 +120,9 @@ def test_second_derivatives_through_the_rewritten_node(rng):
     (gz,) = torch.autograd.grad(torch.logsumexp(tz, dim=1).sum(), tz, create_graph=True)
     (gz * torch.as_tensor(v)).sum().backward()
     np.testing.assert_allclose(got, tz.grad.numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(got, gdbp.grad(outer)(z, v), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(got, gdbp.grad(outer)(z, v))
+    with gdbp.rewriting(False):
+        np.testing.assert_allclose(got, gdbp.grad(outer)(z, v), rtol=1e-12, atol=1e-14)
 
 
 def test_a_shift_that_is_not_the_max_of_the_same_values_is_left_as_written(rng):
