@@ -80,3 +80,25 @@ def test_the_backward_matrix_products_of_a_training_step_write_into_buffers(rng)
         np.testing.assert_array_equal(w2, e2)
     # x @ w1 and h @ w2 forward; g @ w2.T, h.T @ g and x.T @ g backward: all into buffers
     assert _buffered_ops(step.plan(w1, w2, x)).count("matmul") >= 5
+
+
+def test_a_replay_can_keep_every_value_it_makes(rng):
+    # What a CUDA graph capture must own: every array the captured steps write, the buffers' and the rest.
+    def sgd(w, x):
+        loss, g = gdbp.value_and_grad(lambda w: ns(w).sum(ns(w).tanh(x @ w) ** 2))(w)
+        w -= 0.1 * g
+        return loss
+
+    w, x = rng.normal(size=(3, 2)), rng.normal(size=(4, 3))
+    step = gdbp.compile(sgd)
+    step(w.copy(), x)
+    plan = step.plan(w, x)
+    e = w.copy()
+    (loss,), kept = plan.replay_kept(w, x)
+    np.testing.assert_array_equal(loss, sgd(e, x))
+    np.testing.assert_array_equal(w, e)
+    slots = {o for s in plan.steps for o in (s.outs or ()) if o is not None}
+    assert len(kept) == len(slots)  # one entry per value the steps make
+    ids = {id(k) for k in kept}
+    assert all(id(b) in ids for b in plan.buffers)  # every kept buffer is among them
+    assert any(k is loss for k in kept)

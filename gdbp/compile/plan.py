@@ -26,6 +26,14 @@ def _give_grad(leaf, g):
     return leaf._grad.data
 
 
+def _assigned(line: str) -> list[str]:
+    """The values a generated line assigns (``    v3, _ = ...``): slot names only."""
+    target, eq, _ = line.partition(" = ")
+    if not eq:
+        return []
+    return [n.strip() for n in target.split(",") if n.strip().startswith("v") and n.strip()[1:].isdigit()]
+
+
 class Plan:
     """The replayable form of one trace.
 
@@ -64,10 +72,17 @@ class Plan:
                 lines += self._into(k, step, names, f"B{self.buffer_of[k]}")
             else:
                 lines += self._code(k, step, names)
-        lines.append(f"    return ({''.join(self._expr(r, names) + ', ' for r in outputs)})")
-        self.source = "\n".join(lines)
+        result = f"({''.join(self._expr(r, names) + ', ' for r in outputs)})"
+        self.source = "\n".join(lines + [f"    return {result}"])
+        # The same steps, also returning every value they made: what a CUDA graph capture must keep owned
+        # (the memory pool is not graph-aware), so that the graph's later launches write memory still its own.
+        made = sorted({v for line in lines[1:] for v in _assigned(line)}, key=lambda v: int(v[1:]))
+        kept = "\n".join(["def replay_kept" + lines[0][len("def replay"):]] + lines[1:]
+                         + [f"    return {result}, [{', '.join(made)}]"])
         exec(compile(self.source, "<gdbp plan>", "exec"), names)  # noqa: S102  (code generated above)
+        exec(compile(kept, "<gdbp plan, kept>", "exec"), names)  # noqa: S102
         self.replay = names["replay"]
+        self.replay_kept = names["replay_kept"]
 
     # -- code generation ------------------------------------------------------------------------
 
