@@ -137,3 +137,59 @@ def test_a_shift_that_is_not_the_max_of_the_same_values_is_left_as_written(rng):
     for a, b in zip(compiled(z, u), vg(z, u)):
         np.testing.assert_array_equal(a, b)
     assert "equal" in _names(compiled.plan(z, u))  # max's rule is still there: nothing was rewritten
+
+
+def softmax_last(z):
+    xp = ns(z)
+    e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)
+
+
+def softmax_first(z):
+    xp = ns(z)
+    e = xp.exp(z - xp.max(z, axis=0, keepdims=True))
+    return e / xp.sum(e, axis=0, keepdims=True)
+
+
+@pytest.mark.parametrize("softmax, shape, dim", [(softmax_last, (2, 3, 4), -1), (softmax_first, (5, 3), 0)],
+                         ids=["last-axis", "first-axis"])
+def test_the_softmax_composition_agrees_as_written_compiled_and_with_torch(softmax, shape, dim, rng):
+    w = rng.normal(size=shape)
+
+    def cost(z):
+        return ns(z).sum(softmax(z) * w)
+
+    compiled, as_written = gdbp.compile(gdbp.grad(cost)), gdbp.compile(gdbp.grad(cost), rewrite=False)
+    for _ in range(3):
+        z = rng.normal(size=shape)
+        g = gdbp.grad(cost)(z)
+        with gdbp.rewriting(False):
+            g_written = gdbp.grad(cost)(z)
+        np.testing.assert_array_equal(compiled(z), g)
+        np.testing.assert_array_equal(as_written(z), g_written)
+        tz = torch.tensor(z, requires_grad=True)
+        (torch.softmax(tz, dim=dim) * torch.as_tensor(w)).sum().backward()
+        np.testing.assert_allclose(g, tz.grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(g, g_written, rtol=1e-12, atol=1e-15)
+    assert "equal" in _names(as_written.plan(z)) and "equal" not in _names(compiled.plan(z))
+
+
+def test_second_derivatives_and_in_place_checks_through_the_softmax_node(rng):
+    z, v = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+
+    def outer(z):  # the gradient of v . softmax(z), squared: a second derivative of the softmax
+        return ns(z).sum(gdbp.grad(lambda z: ns(z).sum(softmax_last(z) * v))(z) ** 2)
+
+    got = gdbp.grad(outer)(z)
+    tz = torch.tensor(z, requires_grad=True)
+    (gz,) = torch.autograd.grad((torch.softmax(tz, dim=-1) * torch.as_tensor(v)).sum(), tz, create_graph=True)
+    (gz ** 2).sum().backward()
+    np.testing.assert_allclose(got, tz.grad.numpy(), rtol=1e-11, atol=1e-14)
+
+    t = gdbp.tensor(z, requires_grad=True)
+    p = softmax_last(t)
+    assert p._node.prim.name == "softmax_composed"
+    with gdbp.no_grad():
+        p += 1.0  # the node's gradient reads p: changing it afterwards is refused, as for any saved value
+    with pytest.raises(gdbp.InPlaceError):
+        p.sum().backward()

@@ -17,14 +17,18 @@ has the gradient ``g * softmax(z) = e * (g / s)`` with ``e = exp(z - m)`` and
 as written, the backward pass also computes that zero: m's gradient from both
 of its uses, and max's rule spreading it over the row's ties (a comparison,
 a cast, a count, a division): about fifteen steps, where two do the work.
+
+The softmax written the same way, ``e = exp(z - m); p = e / sum(e, axis, keepdims=True)``,
+does not depend on m either: its gradient is ``p * g - p * sum(p * g)``, four
+steps instead of the quotient's, the shift's and max's rules.
 """
 
 from __future__ import annotations
 
-from .engine import REWRITES, Node
+from .engine import REWRITES, Node, _saved_version
 from .primitive import defprim
 
-__all__ = ["fuse_logsumexp"]
+__all__ = ["fuse_logsumexp", "fuse_softmax"]
 
 
 def _lse_forward(xp, z, e, s, *, axis):
@@ -98,10 +102,55 @@ def _fuse(out, add, log, shift, shift_raw) -> bool:
     return True
 
 
+def _softmax_vjp(xp, g, ans, z, *, axis):
+    pg = ans * g
+    return pg - ans * xp.sum(pg, axis=axis, keepdims=True)
+
+
+_softmax_p = defprim("softmax_composed", lambda xp, z, *, axis: _softmax_forward(xp, z, axis), _softmax_vjp,
+                     needs_ans=True, public=False)
+
+
+def _softmax_forward(xp, z, axis):
+    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _shifted_exp(exp):
+    """(z's parent, z, axis, the subtract node) if ``exp`` is exp(z - max(z, axis, keepdims=True)), else None."""
+    if not _is(exp, "exp") or not _is(exp.parents[0], "subtract"):
+        return None
+    sub = exp.parents[0]
+    z, m = sub.args
+    top = sub.parents[1]
+    if (not _is(top, "max") or not top.kw.get("keepdims") or top.args[0] is not z
+            or top.parents[0] is not sub.parents[0] or m is not top.ans):
+        return None
+    axis = _axis(top, z.ndim)
+    return None if axis is None else (sub.parents[0], z, axis, sub)
+
+
+def fuse_softmax(out) -> bool:
+    """If ``out`` (a quotient) is the softmax composition above, give it one node for its gradient."""
+    div = out._node
+    if not _is(div, "divide"):
+        return False
+    exp, total = div.parents
+    found = _shifted_exp(exp)
+    if found is None or not _is(total, "sum") or not total.kw.get("keepdims") or total.kw.get("dtype") is not None:
+        return False
+    zp, z, axis, _ = found
+    if total.parents[0] is not exp or _axis(total, z.ndim) != axis or div.args[0] is not exp.ans:
+        return False
+    out._node = Node(_softmax_p, [zp], [z], {"axis": axis}, out.data, div.backend, [_saved_version(out)])
+    return True
+
+
 def _register() -> None:
-    from .ops.elementwise import add_p  # the ops are built on the engine: looked up once they exist
+    from .ops.elementwise import add_p, divide_p  # the ops are built on the engine: looked up once they exist
 
     REWRITES[add_p] = fuse_logsumexp
+    REWRITES[divide_p] = fuse_softmax
 
 
 _register()
