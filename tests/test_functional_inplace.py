@@ -257,3 +257,24 @@ def test_compiled_grad_of_a_closed_over_array_updated_in_place():
         a[1] += 1.0  # a closed-over array is used as it is at each replay
     assert compiled.traces == 1
     np.testing.assert_array_equal(a, np.asarray(XV) + [0.0, 3.0, 0.0])
+
+
+def test_compiled_writes_under_no_grad_copy_the_array_at_every_replay():
+    # The copy a write into a lent array takes is a step of the plan: a replay copies the array as it is then.
+    a = np.asarray(XV)
+
+    def step(y):
+        def f(x):
+            with gdbp.no_grad():
+                x += y
+                x[1] = 2.0 * x[2]
+            return (x * x).sum()
+        return gdbp.grad(f)(a)
+
+    compiled = gdbp.compile(step)
+    for shift in (1.0, 2.0, -3.0):
+        y = np.full(3, shift)
+        np.testing.assert_array_equal(compiled(y), step(y))
+        a[0] += 10.0  # a closed-over array is read as it is at each call; the writes never reach it
+    np.testing.assert_array_equal(a, np.asarray(XV) + [30.0, 0.0, 0.0])
+    assert compiled.traces == 1

@@ -25,6 +25,7 @@ from .sweep import backprop
 from .engine import Node
 from .tensor import Tensor, make, unwrap
 from .tree import flatten as _flatten
+from . import trace as _trace
 
 __all__ = ["grad", "value_and_grad", "vjp"]
 
@@ -68,7 +69,11 @@ class Borrowed(list):
 def own(t) -> None:
     """Before a write into t's array, which a caller lent: copy it, where the write would go into it."""
     if t._backend.mutable:  # otherwise the write is out of place anyway
-        t.data = t._backend.xp.asarray(t.data, copy=True)
+        if _trace.tracing and _trace.tracer() is not None:
+            # gdbp.compile traces: the copy is a step of the plan, so that a replay copies the array anew
+            t.data = kernel_p(make(t.data, t._backend), name="copy_like").data
+        else:
+            t.data = t._backend.xp.asarray(t.data, copy=True)
         t._vc = None  # a new array, with versions of its own: what was saved from the old one stays valid
 
 
@@ -331,3 +336,6 @@ def vjp(f, *xs):
 
     value = rebuild_out([o if nested else o.detach() for o in outs])
     return _unwrap_like(value, raw_out), vjp_fn
+
+
+from .namespace import kernel_p  # noqa: E402  (the namespace is built on the ops, which import this module's users)
