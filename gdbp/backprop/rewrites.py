@@ -79,26 +79,19 @@ def _fuse(out, add, log, shift, shift_raw) -> bool:
     if not _is(total, "sum") or total.kw.get("keepdims") or total.kw.get("dtype") is not None:
         return False
     exp = total.parents[0]
-    if not _is(exp, "exp") or not _is(exp.parents[0], "subtract"):
+    found = _shifted_exp(exp)
+    if found is None:
         return False
-    sub = exp.parents[0]
-    z, m = sub.args
-    top = sub.parents[1]
-    if (not _is(top, "max") or not top.kw.get("keepdims") or top.args[0] is not z
-            or top.parents[0] is not sub.parents[0]):
-        return False
-    ndim = z.ndim
-    axis = _axis(top, ndim)
-    if axis is None or _axis(total, ndim) != axis or m is not top.ans:
+    zp, z, axis, sub = found
+    if _axis(total, z.ndim) != axis:
         return False
     # The other term is m without its kept axis: a reshape or an index of every element (m[:, 0]).
-    if not (type(shift) is Node and shift.parents[0] is top and shift.prim.name in ("getitem", "reshape")
-            and tuple(shift_raw.shape) == tuple(out.shape)):
+    if not (type(shift) is Node and shift.parents[0] is sub.parents[1]
+            and shift.prim.name in ("getitem", "reshape") and tuple(shift_raw.shape) == tuple(out.shape)):
         return False
     e, s = exp.ans, log.args[0]
     checks = (total.checks or []) + (log.checks or [])  # e and s, as their own nodes check them
-    out._node = Node(_lse_p, [sub.parents[0], exp, total], [z, e, s], {"axis": axis}, out.data, add.backend,
-                     checks or None)
+    out._node = Node(_lse_p, [zp, exp, total], [z, e, s], {"axis": axis}, out.data, add.backend, checks or None)
     return True
 
 
