@@ -17,7 +17,6 @@ from __future__ import annotations
 import operator
 
 from .. import backends
-from .mode import GradMode
 from .mode import state as _mode
 from .errors import GradRequirementError
 from .primitive import defprim
@@ -28,6 +27,8 @@ from .tree import flatten as _flatten
 from . import trace as _trace
 
 __all__ = ["grad", "value_and_grad", "vjp"]
+
+_FLOATING = ("real floating", "complex floating")
 
 
 def _to_tensor(x):
@@ -47,6 +48,11 @@ def _to_tensor(x):
 
 def _target(x, nested):
     """The Tensor whose gradient is wanted for input x."""
+    backend = backends.backend_of(x)
+    if backend is not None and type(x) is backend.array_type and backends.isdtype(backend.xp, x.dtype, _FLOATING):
+        t = make(x, backend)  # the common case, an array of floats: Tensor(x) with requires_grad, unchecked
+        t._rg = True
+        return t
     if isinstance(x, Tensor) and x._rg and nested:
         return x  # differentiating inside an outer transform: keep the link to its graph
     t = _to_tensor(x)
@@ -110,6 +116,9 @@ def _received(t, fresh: bool):
 
 def _lent(x):
     """What f receives for an argument not differentiated: the caller's array, copied before any write."""
+    backend = backends.backend_of(x)
+    if backend is not None and type(x) is backend.array_type:
+        return make(x, backend, vc=Borrowed([0]))
     t = Tensor(x)
     t._vc = Borrowed([0])
     return t
@@ -123,8 +132,12 @@ def _unwrap_like(value, raw_out):
     return rebuild([Tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves])
 
 
-def _argnums(argnums, n):
+def _argnums(argnums, n, _known={}):  # noqa: B006  (a cache: argnums are few, checked once per form)
     """argnums as a tuple of argument positions (in the order given, repeats kept), and whether it was one int."""
+    key = (argnums if not isinstance(argnums, list) else tuple(argnums), n)
+    found = _known.get(key) if not isinstance(argnums, bool) else None
+    if found is not None:
+        return found
     single = not isinstance(argnums, (tuple, list))
     given = (argnums,) if single else tuple(argnums)
     nums = []
@@ -138,35 +151,45 @@ def _argnums(argnums, n):
         if not -n <= i < n:
             raise IndexError(f"argnums {argnums} out of range for a function called with {n} positional arguments")
         nums.append(i % n)
-    return tuple(nums), single
+    found = (tuple(nums), single)
+    if len(_known) < 256 and all(type(i) is int for i in given):
+        _known[key] = found
+    return found
 
 
 def _call(f, args, kwargs, argnums):
     """Run f with the chosen arguments as fresh leaves; return everything backprop needs."""
     nums, single = _argnums(argnums, len(args))
-    nested = _mode.depth > 0
+    state = _mode
+    nested = state.depth > 0
     flat = [_flatten(a) for a in args]
-    raw_out = not any(isinstance(leaf, Tensor) for leaves, _ in flat for leaf in leaves)
-    if any(isinstance(leaf, Tensor) and leaf._rg for i in nums for leaf in flat[i][0]):
-        nested = True  # a tracked Tensor came in: keep the result differentiable
+    raw_out = True
+    for i, (leaves, _) in enumerate(flat):
+        for leaf in leaves:
+            if isinstance(leaf, Tensor):
+                raw_out = False
+                if leaf._rg and i in nums:
+                    nested = True  # a tracked Tensor came in: keep the result differentiable
     call_args = list(args)
     wanted = {}
-    _mode.depth += 1  # inside f, a nested transform records its backward pass for this one
+    previous = state.grad_enabled
+    state.depth += 1  # inside f, a nested transform records its backward pass for this one
+    state.grad_enabled = True
     try:
-        with GradMode(True):
-            for i, (leaves, rebuild) in enumerate(flat):
-                if i in nums:
-                    ts = [_target(leaf, nested) for leaf in leaves]
-                    # What the sweep differentiates with respect to, taken now: f may update a leaf in place.
-                    keys = [t._node if t._node is not None else t for t in ts]
-                    wanted[i] = (ts, rebuild, keys)
-                    given = [_received(t, t is not leaf) for t, leaf in zip(ts, leaves)]
-                else:
-                    given = [_lent(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
-                call_args[i] = rebuild(given)
-            out = f(*call_args, **kwargs)
+        for i, (leaves, rebuild) in enumerate(flat):
+            if i in nums:
+                ts = [_target(leaf, nested) for leaf in leaves]
+                # What the sweep differentiates with respect to, taken now: f may update a leaf in place.
+                keys = [t._node if t._node is not None else t for t in ts]
+                wanted[i] = (ts, rebuild, keys)
+                given = [_received(t, t is not leaf) for t, leaf in zip(ts, leaves)]
+            else:
+                given = [_lent(leaf) if backends.is_array(leaf) else leaf for leaf in leaves]
+            call_args[i] = rebuild(given)
+        out = f(*call_args, **kwargs)
     finally:
-        _mode.depth -= 1
+        state.grad_enabled = previous
+        state.depth -= 1
     # In argnums' order, a repeated position twice (as JAX does): grad(f, (1, 0)) gives (df/dx1, df/dx0).
     targets = [(wanted[i][0], wanted[i][2]) for i in nums]
     rebuilds = [wanted[i][1] for i in nums]
