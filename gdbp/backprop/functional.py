@@ -291,9 +291,12 @@ def value_and_grad(f, argnums=0, has_aux=False):
         out = _scalar_output(out, "value_and_grad")
         seed = out._backend.xp.ones_like(out.data)
         grads = _gradients([out], [seed], targets, nested)
-        value = out if nested else out.detach()
-        g = _unwrap_like(_structure(grads, targets, rebuilds, single), raw_out)
-        value = _unwrap_like(value, raw_out)
+        if raw_out and not nested:  # arrays in, arrays out: the sweep's gradients are the caller's arrays already
+            value, g = out.data, _structure(grads, targets, rebuilds, single)
+        else:
+            value = out if nested else out.detach()
+            g = _unwrap_like(_structure(grads, targets, rebuilds, single), raw_out)
+            value = _unwrap_like(value, raw_out)
         if has_aux:
             return (value, _unwrap_like(aux, raw_out)), g
         return value, g
