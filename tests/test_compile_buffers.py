@@ -102,3 +102,22 @@ def test_a_replay_can_keep_every_value_it_makes(rng):
     ids = {id(k) for k in kept}
     assert all(id(b) in ids for b in plan.buffers)  # every kept buffer is among them
     assert any(k is loss for k in kept)
+
+
+def test_reductions_write_into_buffers_with_their_axes(rng):
+    def f(x, k):
+        xp = ns(x)
+        a = xp.sum(xp.exp(x), axis=1)
+        b = xp.max(x * 2.0, axis=0, keepdims=True)
+        c = xp.min(x - 1.0, axis=0)
+        counts = xp.sum(k > 2, axis=0)  # booleans counted in the result's integer dtype
+        return xp.sum(a) + xp.sum(b) + c, xp.sum(k, axis=1) * 1, counts * 1
+
+    step = gdbp.compile(f)
+    for _ in range(3):
+        x, k = rng.normal(size=(4, 5)), rng.integers(0, 5, size=(4, 5)).astype(np.int32)
+        for got, want in zip(step(x, k), f(x, k)):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+    ops = _buffered_ops(step.plan(x, k))
+    assert ops.count("sum") >= 4 and "max" in ops and "min" in ops

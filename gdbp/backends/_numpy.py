@@ -45,8 +45,17 @@ def _matmul_out(a, b, out=None):
     return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
 
 
+def _reduction_out(reduce):
+    def into(x, axis=None, keepdims=False, dtype=None, out=None):
+        return reduce(x, axis=axis, keepdims=keepdims, out=out)
+    return into
+
+
 INTO = {name: getattr(np, fn) for name, fn in INTO_NAMES.items()}
 INTO["matmul"] = _matmul_out
+# Reductions (the ufuncs' reduce, as the array methods the forwards call run it), into out= with their axes.
+INTO.update(sum=_reduction_out(np.add.reduce), max=_reduction_out(np.maximum.reduce),
+            min=_reduction_out(np.minimum.reduce))
 
 
 def _reshape(x, shape, copy=None):

@@ -105,7 +105,7 @@ def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, f
     if step.kind != "apply" or len(step.outs) != 1 or step.fix:
         return
     kernel = step.fn.name == "kernel"  # a backend kernel (a matrix product of the backward pass)
-    if step.kw and not kernel:
+    if step.kw and not kernel and not _reduction_options(step):
         return
     (o,) = step.outs
     if o not in meta:
@@ -133,6 +133,18 @@ def _place(k, step, steps, meta, uses, escaping, into, fused, buffers, shapes, f
     pool = free.setdefault(key, [])
     buffers[k] = pool.pop() if pool else _new_buffer(shapes, (shape, dtype, backend))
     release.setdefault(max(used) if used else k, []).append((key, buffers[k]))
+
+
+#: Reductions whose library function writes into ``out=`` given only these options.
+REDUCTIONS = frozenset({"sum", "max", "min"})
+
+
+def _reduction_options(step) -> bool:
+    # sum(x, axis=, keepdims=) and so on, with no dtype asked for: the options the function takes beside out=.
+    if step.fn.name not in REDUCTIONS or not set(step.kw) <= {"axis", "keepdims", "dtype"}:
+        return False
+    dtype = step.kw.get("dtype")
+    return dtype is None or getattr(dtype, "value", None) is None
 
 
 def complex_value(meta) -> bool:

@@ -165,7 +165,10 @@ class Plan:
 
     def _into(self, k, step, names, out: str) -> list[str]:
         names[f"U{k}"] = self.into[k]
-        parts = [self._expr(a, names) for a in step.args] + [f"out={out}"]
+        parts = [self._expr(a, names) for a in step.args]
+        if step.fn.name != "kernel":  # a kernel's only option is its name; a reduction's are its axes
+            parts += [f"{key}={self._expr(v, names)}" for key, v in step.kw.items()]
+        parts.append(f"out={out}")
         return [f"    v{step.outs[0]} = U{k}({', '.join(parts)})"]
 
     def _changed(self, target, names) -> list[str]:
