@@ -450,3 +450,15 @@ def test_a_chain_of_10000_ops_through_grad():
 
     g = gdbp.grad(f)(np.asarray([3.0]))
     close(g, [0.9999 ** 10_000], rtol=1e-10)
+
+
+def test_argnums_are_checked_the_same_at_every_call():
+    # argnums are remembered per form once checked; what is not an argnums is refused every time, clearly.
+    x = np.asarray([1.0, 2.0])
+    for _ in range(2):
+        np.testing.assert_allclose(gdbp.grad(lambda a: (a * a).sum(), argnums=[0])(x)[0], 2 * x)
+        for bad in (([0],), True, 1.5):
+            with pytest.raises(TypeError, match="argnums must be an int or a tuple of ints"):
+                gdbp.grad(lambda a: a.sum(), argnums=bad)(x)
+        with pytest.raises(IndexError, match="out of range"):
+            gdbp.grad(lambda a: a.sum(), argnums=1)(x)

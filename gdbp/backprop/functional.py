@@ -135,7 +135,10 @@ def _unwrap_like(value, raw_out):
 def _argnums(argnums, n, _known={}):  # noqa: B006  (a cache: argnums are few, checked once per form)
     """argnums as a tuple of argument positions (in the order given, repeats kept), and whether it was one int."""
     key = (argnums if not isinstance(argnums, list) else tuple(argnums), n)
-    found = _known.get(key) if not isinstance(argnums, bool) else None
+    try:
+        found = _known.get(key) if not isinstance(argnums, bool) else None
+    except TypeError:  # something unhashable: not argnums, as the checks below say
+        found = key = None
     if found is not None:
         return found
     single = not isinstance(argnums, (tuple, list))
@@ -152,7 +155,7 @@ def _argnums(argnums, n, _known={}):  # noqa: B006  (a cache: argnums are few, c
             raise IndexError(f"argnums {argnums} out of range for a function called with {n} positional arguments")
         nums.append(i % n)
     found = (tuple(nums), single)
-    if len(_known) < 256 and all(type(i) is int for i in given):
+    if key is not None and len(_known) < 256 and all(type(i) is int for i in given):
         _known[key] = found
     return found
 
