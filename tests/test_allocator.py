@@ -79,3 +79,9 @@ def test_after_import_the_temporaries_of_a_step_do_not_fault_their_memory_in_aga
         pytest.skip(f"malloc was not tuned here: {said}")
     pages = 50 * 20 * 40_000 * 8 // 4096  # what the steps would fault in if every array were fresh memory
     assert faults < pages // 20, f"{faults} page faults in 50 steps ({pages} pages allocated): {said}"
+
+
+def test_any_malloc_variable_counts_as_the_process_choosing():
+    said = _memory.tune_allocator(environ={"MALLOC_ARENA_MAX": "2", "MALLOC_TOP_PAD_": "0"}, platform="linux",
+                                  libc=FakeLibc())
+    assert said == "left as it is: the environment sets MALLOC_ARENA_MAX, MALLOC_TOP_PAD_"

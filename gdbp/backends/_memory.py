@@ -13,7 +13,8 @@ So, on Linux with glibc, importing gdbp sets two of malloc's parameters
 (``mallopt``): arrays up to 4 MiB come from the heap, and up to 64 MiB of
 freed heap is kept for the next step rather than returned. Larger arrays are
 mapped and unmapped as before. Nothing is changed where the process already
-chose: when any ``MALLOC_*_`` variable is set, or ``GDBP_MALLOC=system``.
+chose: when any ``MALLOC_*`` variable or ``GLIBC_TUNABLES`` is set, or with
+``GDBP_MALLOC=system``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ __all__ = ["allocator_plan", "tune_allocator", "TUNED"]
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 MMAP_THRESHOLD = 4 << 20
 TRIM_THRESHOLD = 64 << 20
-_GLIBC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_",
-                    "GLIBC_TUNABLES")
 
 #: What :func:`tune_allocator` did at import: a sentence, for ``gdbp info``.
 TUNED = "not yet"
@@ -41,7 +40,7 @@ def allocator_plan(environ=None, platform: str | None = None) -> str | None:
     platform = sys.platform if platform is None else platform
     if environ.get("GDBP_MALLOC", "").lower() == "system":
         return "left as it is: GDBP_MALLOC=system"
-    chosen = [v for v in _GLIBC_VARIABLES if v in environ]
+    chosen = sorted(v for v in environ if v == "GLIBC_TUNABLES" or v.startswith("MALLOC_"))
     if chosen:
         return f"left as it is: the environment sets {', '.join(chosen)}"
     if not platform.startswith("linux"):
