@@ -21,14 +21,12 @@ from .mode import state as _mode
 from .errors import GradRequirementError
 from .primitive import defprim
 from .sweep import backprop
-from .engine import Node
+from .engine import _FLOATING, Node
 from .tensor import Tensor, make, unwrap
 from .tree import flatten as _flatten
 from . import trace as _trace
 
 __all__ = ["grad", "value_and_grad", "vjp"]
-
-_FLOATING = ("real floating", "complex floating")
 
 
 def _to_tensor(x):
@@ -132,11 +130,14 @@ def _unwrap_like(value, raw_out):
     return rebuild([Tensor(leaf) if backends.is_array(leaf) else leaf for leaf in leaves])
 
 
-def _argnums(argnums, n, _known={}):  # noqa: B006  (a cache: argnums are few, checked once per form)
+_ARGNUMS: dict = {}  # (argnums, number of arguments) -> _argnums' answer: a program uses a few forms
+
+
+def _argnums(argnums, n):
     """argnums as a tuple of argument positions (in the order given, repeats kept), and whether it was one int."""
     key = (argnums if not isinstance(argnums, list) else tuple(argnums), n)
     try:
-        found = _known.get(key) if not isinstance(argnums, bool) else None
+        found = _ARGNUMS.get(key) if not isinstance(argnums, bool) else None
     except TypeError:  # something unhashable: not argnums, as the checks below say
         found = key = None
     if found is not None:
@@ -155,8 +156,8 @@ def _argnums(argnums, n, _known={}):  # noqa: B006  (a cache: argnums are few, c
             raise IndexError(f"argnums {argnums} out of range for a function called with {n} positional arguments")
         nums.append(i % n)
     found = (tuple(nums), single)
-    if key is not None and len(_known) < 256 and all(type(i) is int for i in given):
-        _known[key] = found
+    if key is not None and len(_ARGNUMS) < 256 and all(type(i) is int for i in given):
+        _ARGNUMS[key] = found
     return found
 
 

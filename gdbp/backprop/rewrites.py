@@ -74,16 +74,20 @@ def fuse_logsumexp(out) -> bool:
     return False
 
 
+def _sums(total, exp, axis, ndim, keepdims) -> bool:
+    """Whether ``total`` is sum(exp's value, axis) with the given keepdims and no dtype."""
+    return (_is(total, "sum") and bool(total.kw.get("keepdims")) is keepdims and total.kw.get("dtype") is None
+            and total.parents[0] is exp and _axis(total, ndim) == axis)
+
+
 def _fuse(out, add, log, shift, shift_raw) -> bool:
     total = log.parents[0]
-    if not _is(total, "sum") or total.kw.get("keepdims") or total.kw.get("dtype") is not None:
-        return False
-    exp = total.parents[0]
+    exp = total.parents[0] if type(total) is Node else None
     found = _shifted_exp(exp)
     if found is None:
         return False
     zp, z, axis, sub = found
-    if _axis(total, z.ndim) != axis:
+    if not _sums(total, exp, axis, z.ndim, keepdims=False):
         return False
     # The other term is m without its kept axis: a reshape or an index of every element (m[:, 0]).
     if not (type(shift) is Node and shift.parents[0] is sub.parents[1]
@@ -100,13 +104,12 @@ def _softmax_vjp(xp, g, ans, z, *, axis):
     return pg - ans * xp.sum(pg, axis=axis, keepdims=True)
 
 
-_softmax_p = defprim("softmax_composed", lambda xp, z, *, axis: _softmax_forward(xp, z, axis), _softmax_vjp,
-                     needs_ans=True, public=False)
-
-
-def _softmax_forward(xp, z, axis):
+def _softmax_forward(xp, z, *, axis):
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+_softmax_p = defprim("softmax_composed", _softmax_forward, _softmax_vjp, needs_ans=True, public=False)
 
 
 def _shifted_exp(exp):
@@ -130,10 +133,10 @@ def fuse_softmax(out) -> bool:
         return False
     exp, total = div.parents
     found = _shifted_exp(exp)
-    if found is None or not _is(total, "sum") or not total.kw.get("keepdims") or total.kw.get("dtype") is not None:
+    if found is None:
         return False
     zp, z, axis, _ = found
-    if total.parents[0] is not exp or _axis(total, z.ndim) != axis or div.args[0] is not exp.ans:
+    if not _sums(total, exp, axis, z.ndim, keepdims=True) or div.args[0] is not exp.ans:
         return False
     out._node = Node(_softmax_p, [zp], [z], {"axis": axis}, out.data, div.backend, [_saved_version(out)])
     return True

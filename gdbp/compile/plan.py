@@ -8,6 +8,8 @@ a replay does can be read.
 
 from __future__ import annotations
 
+import functools
+
 from .. import backends
 from ..backprop import Tensor, make
 from .buffers import complex_value, plan_buffers
@@ -24,14 +26,6 @@ def _give_grad(leaf, g):
         old = leaf._grad
         leaf._grad = make((old.data if isinstance(old, Tensor) else old) + g, leaf.backend)
     return leaf._grad.data
-
-
-def _assigned(line: str) -> list[str]:
-    """The values a generated line assigns (``    v3, _ = ...``): slot names only."""
-    target, eq, _ = line.partition(" = ")
-    if not eq:
-        return []
-    return [n.strip() for n in target.split(",") if n.strip().startswith("v") and n.strip()[1:].isdigit()]
 
 
 class Plan:
@@ -74,15 +68,23 @@ class Plan:
                 lines += self._code(k, step, names)
         result = f"({''.join(self._expr(r, names) + ', ' for r in outputs)})"
         self.source = "\n".join(lines + [f"    return {result}"])
-        # The same steps, also returning every value they made: what a CUDA graph capture must keep owned
-        # (the memory pool is not graph-aware), so that the graph's later launches write memory still its own.
-        made = sorted({v for line in lines[1:] for v in _assigned(line)}, key=lambda v: int(v[1:]))
-        kept = "\n".join(["def replay_kept" + lines[0][len("def replay"):]] + lines[1:]
-                         + [f"    return {result}, [{', '.join(made)}]"])
         exec(compile(self.source, "<gdbp plan>", "exec"), names)  # noqa: S102  (code generated above)
-        exec(compile(kept, "<gdbp plan, kept>", "exec"), names)  # noqa: S102
         self.replay = names["replay"]
-        self.replay_kept = names["replay_kept"]
+        self._generated = (lines, result, names)
+
+    @functools.cached_property
+    def replay_kept(self):
+        """The replay, also returning every value its steps make: ``(outputs, [arrays])``.
+
+        What a CUDA graph capture must keep owned (the memory pool is not graph-aware), so that the
+        graph's later launches write memory still its own. Generated on first use.
+        """
+        lines, result, names = self._generated
+        made = sorted({o for step in self.steps for o in step.outs if o is not None})
+        kept = "\n".join(["def replay_kept" + lines[0][len("def replay"):]] + lines[1:]
+                         + [f"    return {result}, [{', '.join(f'v{o}' for o in made)}]"])
+        exec(compile(kept, "<gdbp plan, kept>", "exec"), names)  # noqa: S102  (the replay's own lines)
+        return names["replay_kept"]
 
     # -- code generation ------------------------------------------------------------------------
 
